@@ -1,0 +1,80 @@
+"""Small helpers shared by the command modules: argument parsing and output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from nas.errors import NasError
+from nas.genome import Genome
+from nas.netgraph import Shape
+
+
+def parse_input_shape(text: str) -> Shape:
+    """``224`` -> (3, 224, 224); ``3x32x32`` -> (3, 32, 32); ``1x8x8`` -> (1, 8, 8)."""
+    try:
+        parts = [int(p) for p in text.lower().replace(",", "x").split("x")]
+    except ValueError:
+        raise NasError(f"--input {text!r}: expected a size like 224 or CxHxW like 3x32x32") \
+            from None
+    if len(parts) == 1:
+        parts = [3, parts[0], parts[0]]
+    elif len(parts) == 2:
+        parts = [3, *parts]
+    if len(parts) != 3 or min(parts) < 1:
+        raise NasError(f"--input {text!r}: expected a size like 224 or CxHxW like 3x32x32")
+    return (parts[0], parts[1], parts[2])
+
+
+def parse_options(pairs: list[str] | None) -> dict[str, Any]:
+    """``["cells=2", "width=16"]`` -> {"cells": 2, "width": 16} (values parsed as JSON)."""
+    options: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise NasError(f"--option {pair!r}: expected KEY=VALUE")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def load_genome_or_baseline(ref: str, options: dict[str, Any] | None = None) -> tuple[str, Any]:
+    """Resolve a baseline name or a genome JSON file to (label, Baseline-like object)."""
+    from nas.space import Baseline, BASELINES
+
+    if ref in BASELINES:
+        baseline = BASELINES.get(ref)
+        if options:
+            baseline = Baseline(baseline.name, baseline.genome,
+                                {**baseline.space_options, **options}, baseline.torchvision,
+                                baseline.doc)
+        return ref, baseline
+    path = Path(ref)
+    if path.suffix == ".json" or path.exists():
+        genome = Genome.load(path)
+        return genome.id, Baseline(path.stem, genome, options or {})
+    known = ", ".join(BASELINES.names())
+    raise NasError(f"{ref!r} is neither a baseline nor a genome JSON file; baselines: {known}")
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def console() -> Console:
+    return Console(highlight=False, soft_wrap=False, width=max(120, Console().width))
+
+
+def human(n: float) -> str:
+    """1234567 -> '1.23M'; keeps three significant digits."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return f"{n:.3g}"

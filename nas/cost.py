@@ -1,0 +1,149 @@
+"""The exact cost model: parameters, multiply-accumulates and activation memory per layer.
+
+Computed from a :class:`~nas.netgraph.NetGraph` alone, with the lectures' formulas:
+
+* conv: ``params = C_out * C_in * K_h * K_w / G (+ C_out bias)``,
+  ``flops = H' * W' * C_out * C_in * K_h * K_w / G`` (multiply-adds, as the lectures count);
+* linear: ``params = C_in * C_out (+ C_out)``, ``flops = C_in * C_out``;
+* batch norm: ``2 * C`` parameters (its running statistics are buffers), no flops;
+* pooling: ``flops = output elements * K_h * K_w`` (global pooling reads every input once);
+* memory: ``output elements * 4 bytes`` (float32, one image).
+
+The printed table follows the lectures' layout: batch norm, activations and dropout are
+folded into the row of the layer they follow (conv + bn + relu is one row, as the lectures
+draw it), so parameters still sum exactly to the module's ``numel`` total.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from nas.netgraph import NetGraph
+
+BYTES_PER_ELEMENT = 4  # float32 activations
+_FOLDED = {"bn", "act", "dropout"}  # shown in the row of the layer they follow
+
+
+def node_params(a: dict[str, Any]) -> int:
+    op = a["op"]
+    if op == "conv":
+        kh, kw = a["kernel"]
+        return (a["out_channels"] * (a["in_channels"] // a["groups"]) * kh * kw
+                + (a["out_channels"] if a["bias"] else 0))
+    if op == "linear":
+        return a["in_features"] * a["out_features"] + (a["out_features"] if a["bias"] else 0)
+    if op == "bn":
+        return 2 * a["channels"]
+    return 0
+
+
+def node_flops(a: dict[str, Any]) -> int:
+    op = a["op"]
+    out = math.prod(a["out_shape"])
+    if op == "conv":
+        kh, kw = a["kernel"]
+        return out * (a["in_channels"] // a["groups"]) * kh * kw
+    if op == "linear":
+        return a["in_features"] * a["out_features"]
+    if op in ("maxpool", "avgpool"):
+        kh, kw = a["kernel"]
+        return out * kh * kw
+    if op == "gap":
+        return math.prod(a["in_shape"])
+    return 0
+
+
+@dataclass
+class Row:
+    """One line of the lecture's table (sizes are for one image)."""
+
+    layer: str  # qualified module name, e.g. "layer1.0.conv1"
+    op: str  # conv, linear, maxpool, avgpool, gap, flatten, add, concat, mul
+    in_c: int
+    in_hw: str  # "56" or "56x28"; "" after flatten
+    filters: int | None
+    kernel: str  # "3" or "1x7"
+    stride: int | None
+    pad: str
+    out_c: int
+    out_hw: str
+    memory: int  # bytes of this row's output
+    params: int
+    flops: int  # multiply-accumulates
+
+    @property
+    def memory_kb(self) -> float:
+        return self.memory / 1024
+
+
+@dataclass
+class Totals:
+    params: int
+    flops: int
+    memory: int  # bytes: sum of every row's output (one image, forward)
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def _hw(shape: tuple[int, ...]) -> str:
+    if len(shape) < 3:
+        return ""
+    h, w = shape[1], shape[2]
+    return str(h) if h == w else f"{h}x{w}"
+
+
+def _k(v: tuple[int, int] | None) -> str:
+    if v is None:
+        return ""
+    return str(v[0]) if v[0] == v[1] else f"{v[0]}x{v[1]}"
+
+
+def layer_table(net: NetGraph) -> list[Row]:
+    """The lecture's per-layer table, in network order."""
+    rows: list[Row] = []
+    row_of: dict[str, Row] = {}
+    for node, a in net.graph.nodes(data=True):
+        op = a["op"]
+        if op == "input":
+            continue
+        if op in _FOLDED:
+            src = a["inputs"][0]
+            row = row_of.get(src)
+            if row is not None:
+                row.params += node_params(a)
+                row.flops += node_flops(a)
+                row_of[node] = row
+                continue
+        in_shape = a["in_shape"] or ()
+        out_shape = a["out_shape"]
+        row = Row(
+            layer=node, op=op,
+            in_c=in_shape[0] if in_shape else 0, in_hw=_hw(in_shape),
+            filters=a.get("out_channels", a.get("out_features")),
+            kernel=_k(a.get("kernel")), stride=a.get("stride"), pad=_k(a.get("padding")),
+            out_c=out_shape[0], out_hw=_hw(out_shape),
+            memory=math.prod(out_shape) * BYTES_PER_ELEMENT,
+            params=node_params(a), flops=node_flops(a),
+        )
+        rows.append(row)
+        row_of[node] = row
+    return rows
+
+
+def totals(net: NetGraph) -> Totals:
+    rows = layer_table(net)
+    return Totals(params=sum(r.params for r in rows), flops=sum(r.flops for r in rows),
+                  memory=sum(r.memory for r in rows))
+
+
+def table_dict(net: NetGraph) -> dict[str, Any]:
+    """The table and totals as plain JSON data (exact integers)."""
+    return {
+        "input": list(net.input_shape),
+        "output": list(net.output_shape),
+        "layers": [{**asdict(r), "memory_kb": round(r.memory_kb, 1)} for r in layer_table(net)],
+        "totals": totals(net).as_dict(),
+    }

@@ -1,0 +1,96 @@
+"""A genome: plain, frozen, hashable data naming one architecture of one space.
+
+It holds the space's name and one value per decision, in the space's decision order; values
+are JSON scalars (str, int, float, bool), so a genome round-trips through JSON exactly and its
+id (a hash of that JSON) is stable across processes and machines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nas.errors import GenomeError
+
+Value = str | int | float | bool
+
+
+@dataclass(frozen=True)
+class Genome:
+    space: str  # the registered name of the space this genome belongs to
+    values: tuple[tuple[str, Value], ...]  # (decision name, chosen option), in decision order
+
+    @classmethod
+    def of(cls, space: str, values: Mapping[str, Value]) -> Genome:
+        """A genome from a mapping (kept in the mapping's order; validate with the space)."""
+        return cls(space, tuple(values.items()))
+
+    def __getitem__(self, name: str) -> Value:
+        for key, value in self.values:
+            if key == name:
+                return value
+        raise KeyError(f"{self.space} genome has no decision {name!r}")
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key, _ in self.values)
+
+    def as_dict(self) -> dict[str, Value]:
+        return dict(self.values)
+
+    def replace(self, **changes: Value) -> Genome:
+        """A copy with some decisions changed (names must exist)."""
+        unknown = set(changes) - set(self)
+        if unknown:
+            raise GenomeError(f"{self.space} genome has no decision(s) {sorted(unknown)}")
+        return Genome(self.space, tuple((k, changes.get(k, v)) for k, v in self.values))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"space": self.space, "values": self.as_dict()}
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @property
+    def id(self) -> str:
+        """A stable short id: the first 12 hex digits of the SHA-1 of the compact JSON."""
+        return hashlib.sha1(self.to_json().encode()).hexdigest()[:12]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], validate: bool = True) -> Genome:
+        if not isinstance(data, Mapping) or "space" not in data or "values" not in data:
+            raise GenomeError('a genome is a JSON object {"space": NAME, "values": {...}}')
+        values = data["values"]
+        if not isinstance(values, Mapping):
+            raise GenomeError("a genome's 'values' must be an object of decision -> value")
+        genome = cls(str(data["space"]), tuple(values.items()))
+        if validate:
+            from nas.space import get_space
+
+            genome = get_space(genome.space).validate(genome)
+        return genome
+
+    @classmethod
+    def from_json(cls, text: str, validate: bool = True) -> Genome:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise GenomeError(f"not a genome: invalid JSON ({e})") from None
+        return cls.from_dict(data, validate=validate)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Genome:
+        path = Path(path)
+        if not path.is_file():
+            raise GenomeError(f"genome file not found: {path}")
+        return cls.from_json(path.read_text())
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json(indent=2) + "\n")
+
+    def __str__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.values)
+        return f"{self.space}({inner})"

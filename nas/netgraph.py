@@ -1,0 +1,343 @@
+"""The genome's graph: layers with shapes, built symbolically, compiled to a torch module.
+
+A space describes a network by calling a :class:`NetBuilder` (``conv``, ``bn``, ``act``,
+``maxpool``, ``linear``, ``add``, ``concat`` ...) on symbolic tensors that carry only shapes.
+Every call adds one node to a ``networkx.DiGraph`` with the layer's hyper-parameters and its
+input and output shapes, checked with the lecture's formula ``W' = (W - F + 2P) / S + 1``. The
+cost model reads that graph without running anything; :meth:`NetGraph.to_module` compiles it
+into a ``torch.fx.GraphModule`` whose submodules carry the builder's qualified names (so a
+ResNet built here has torchvision's ``layer1.0.conv1.weight`` keys) and whose generated
+``forward`` is straight-line code, as fast as a hand-written one.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+import torch
+import torch.fx as fx
+from torch import nn
+
+from nas.errors import ShapeError
+
+Shape = tuple[int, ...]  # (C, H, W) for feature maps, (F,) after flatten
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "relu6": nn.ReLU6,
+    "sigmoid": nn.Sigmoid,
+    "hardswish": nn.Hardswish,
+    "hardsigmoid": nn.Hardsigmoid,
+    "silu": nn.SiLU,
+}
+_INPLACE = {"relu", "relu6", "hardswish", "hardsigmoid", "silu"}
+
+
+@dataclass(frozen=True)
+class T:
+    """A symbolic tensor: the node that produced it and its shape (batch dimension left out)."""
+
+    node: str
+    shape: Shape
+
+    @property
+    def channels(self) -> int:
+        return self.shape[0]
+
+    @property
+    def hw(self) -> tuple[int, int]:
+        if len(self.shape) != 3:
+            raise ShapeError(f"{self.node}: expected a feature map (C, H, W), got {self.shape}")
+        return self.shape[1], self.shape[2]
+
+
+def _pair(v: int | Sequence[int]) -> tuple[int, int]:
+    if isinstance(v, int):
+        return (v, v)
+    a, b = v
+    return (int(a), int(b))
+
+
+def out_size(size: int, kernel: int, stride: int, pad: int, dilation: int = 1,
+             ceil_mode: bool = False) -> int:
+    """The lecture's ``(W - F + 2P) / S + 1`` with PyTorch's rounding (floor, or ceil)."""
+    span = dilation * (kernel - 1) + 1
+    num = size + 2 * pad - span
+    if num < 0:
+        return 0
+    out = (math.ceil(num / stride) if ceil_mode else num // stride) + 1
+    if ceil_mode and (out - 1) * stride >= size + pad:  # PyTorch: last window starts inside
+        out -= 1
+    return out
+
+
+def dropped_pixels(size: int, kernel: int, stride: int, pad: int, dilation: int = 1) -> int:
+    """Input pixels a convolution silently ignores because the stride does not fit.
+
+    The ``(W - F + 2P) mod S`` positions left after the last window are harmless when they are
+    padding, or when they fall in the gap a stride larger than the filter skips anyway; any
+    other leftover is real input that no filter ever reads (the lecture's 7x7 input, 3x3
+    filter, stride 3).
+    """
+    span = dilation * (kernel - 1) + 1
+    leftover = (size + 2 * pad - span) % stride
+    return max(0, leftover - pad - max(0, stride - span))
+
+
+class NetGraph:
+    """A described network: a DAG of layer nodes, in the order they were added."""
+
+    def __init__(self, graph: nx.DiGraph, input_shape: Shape, output: str,
+                 name: str = "Net", meta: dict[str, Any] | None = None) -> None:
+        self.graph = graph
+        self.input_shape = input_shape
+        self.output = output
+        self.name = name  # class name of the compiled module
+        self.meta = dict(meta or {})  # space, genome id ... for reports
+
+    @property
+    def nodes(self) -> list[tuple[str, dict[str, Any]]]:
+        return list(self.graph.nodes(data=True))
+
+    @property
+    def output_shape(self) -> Shape:
+        return tuple(self.graph.nodes[self.output]["out_shape"])
+
+    def to_module(self) -> fx.GraphModule:
+        """Compile into a ``torch.fx.GraphModule`` (fresh, default-initialised parameters)."""
+        g = self.graph
+        fxg = fx.Graph()
+        env: dict[str, fx.Node] = {}
+        modules: dict[str, nn.Module] = {}
+        for node, a in g.nodes(data=True):
+            op = a["op"]
+            args = [env[i] for i in a["inputs"]]
+            if op == "input":
+                env[node] = fxg.placeholder("x")
+            elif op == "add":
+                out = args[0]
+                for other in args[1:]:
+                    out = fxg.call_function(operator.add, (out, other))
+                env[node] = out
+            elif op == "mul":
+                env[node] = fxg.call_function(operator.mul, tuple(args))
+            elif op == "concat":
+                env[node] = fxg.call_function(torch.cat, (tuple(args),), {"dim": 1})
+            elif op == "flatten":
+                env[node] = fxg.call_function(torch.flatten, (args[0], 1))
+            else:
+                module = _make_module(a, inplace=_may_run_inplace(g, node))
+                modules[a["module"]] = module
+                env[node] = fxg.call_module(a["module"], tuple(args))
+        fxg.output(env[self.output])
+        return fx.GraphModule(modules, fxg, class_name=self.name)
+
+    def num_params(self) -> int:
+        """Parameters counted from the graph alone (see :mod:`nas.cost`)."""
+        from nas.cost import totals
+
+        return totals(self).params
+
+
+def _may_run_inplace(g: nx.DiGraph, node: str) -> bool:
+    """An activation may overwrite its input when nothing else reads that input."""
+    (src,) = g.nodes[node]["inputs"]
+    return g.nodes[src]["op"] not in ("input",) and g.out_degree(src) == 1
+
+
+def _make_module(a: dict[str, Any], inplace: bool) -> nn.Module:
+    op = a["op"]
+    if op == "conv":
+        return nn.Conv2d(a["in_channels"], a["out_channels"], a["kernel"], a["stride"],
+                         a["padding"], a["dilation"], a["groups"], a["bias"])
+    if op == "bn":
+        return nn.BatchNorm2d(a["channels"], eps=a["eps"], momentum=a["momentum"])
+    if op == "linear":
+        return nn.Linear(a["in_features"], a["out_features"], a["bias"])
+    if op == "act":
+        cls = _ACTIVATIONS[a["kind"]]
+        return cls(inplace=True) if inplace and a["kind"] in _INPLACE else cls()
+    if op == "maxpool":
+        return nn.MaxPool2d(a["kernel"], a["stride"], a["padding"], ceil_mode=a["ceil_mode"])
+    if op == "avgpool":
+        return nn.AvgPool2d(a["kernel"], a["stride"], a["padding"], ceil_mode=a["ceil_mode"],
+                            count_include_pad=a["count_include_pad"])
+    if op == "gap":
+        return nn.AdaptiveAvgPool2d(1)
+    if op == "dropout":
+        return nn.Dropout(a["p"])
+    raise AssertionError(f"no module for op {op!r}")
+
+
+class NetBuilder:
+    """Describes a network layer by layer on symbolic tensors; see the module docstring.
+
+    Layer names are qualified by the current :meth:`scope` (``with nb.scope("layer1.0"):``),
+    and default to ``<op><n>`` when not given. The names become the compiled module's
+    submodule paths, hence its ``state_dict`` keys.
+    """
+
+    def __init__(self, input_shape: Sequence[int], where: str = "") -> None:
+        self.graph = nx.DiGraph()
+        self.input_shape: Shape = tuple(int(s) for s in input_shape)
+        self.where = where  # prefix for error messages, e.g. "resnet"
+        self._scope: list[str] = []
+        self._counts: dict[str, int] = {}
+        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
+            raise ShapeError(f"input shape must be (C, H, W) with positive sizes, "
+                             f"got {self.input_shape}")
+
+    # --- bookkeeping ---------------------------------------------------------------------
+
+    @contextmanager
+    def scope(self, name: str) -> Iterator[None]:
+        self._scope.append(name)
+        try:
+            yield
+        finally:
+            self._scope.pop()
+
+    def _qualify(self, name: str | None, op: str) -> str:
+        if name is None:
+            n = self._counts.get(op, 0)
+            self._counts[op] = n + 1
+            name = f"{op}{n}"
+        qualified = ".".join([*self._scope, name])
+        if qualified in self.graph:
+            raise ValueError(f"layer name {qualified!r} used twice")
+        return qualified
+
+    def _where(self, name: str) -> str:
+        return f"{self.where} layer {name}" if self.where else f"layer {name}"
+
+    def _add(self, op: str, inputs: Sequence[T], out_shape: Shape, name: str | None,
+             **attrs: Any) -> T:
+        node = self._qualify(name, op)
+        if any(s < 1 for s in out_shape):
+            shown = "x".join(str(s) for s in inputs[0].shape) if inputs else "?"
+            raise ShapeError(f"{self._where(node)}: the image shrinks below 1x1 "
+                             f"(input {shown} -> output {'x'.join(map(str, out_shape))})")
+        self.graph.add_node(node, op=op, module=node, inputs=[t.node for t in inputs],
+                            in_shape=inputs[0].shape if inputs else None, out_shape=out_shape,
+                            **attrs)
+        for t in inputs:
+            self.graph.add_edge(t.node, node)
+        return T(node, out_shape)
+
+    def input(self) -> T:
+        node = "x"
+        self.graph.add_node(node, op="input", module=None, inputs=[], in_shape=None,
+                            out_shape=self.input_shape)
+        return T(node, self.input_shape)
+
+    def build(self, output: T, name: str = "Net", **meta: Any) -> NetGraph:
+        return NetGraph(self.graph, self.input_shape, output.node, name=name, meta=meta)
+
+    # --- layers --------------------------------------------------------------------------
+
+    def conv(self, x: T, out_channels: int, kernel: int | Sequence[int], stride: int = 1,
+             padding: int | Sequence[int] = 0, *, groups: int = 1, dilation: int = 1,
+             bias: bool = True, name: str | None = None) -> T:
+        c, h, w = x.shape if len(x.shape) == 3 else (*x.shape, 0, 0)
+        kh, kw = _pair(kernel)
+        ph, pw = _pair(padding)
+        node_name = ".".join([*self._scope, name]) if name else f"{'.'.join(self._scope)} conv"
+        if c % groups or out_channels % groups:
+            raise ShapeError(f"{self._where(node_name)}: {groups} groups do not divide "
+                             f"{c} input / {out_channels} output channels")
+        for size, k, p, axis in ((h, kh, ph, "height"), (w, kw, pw, "width")):
+            span = dilation * (k - 1) + 1
+            if size + 2 * p < span:
+                raise ShapeError(f"{self._where(node_name)}: the image shrinks below 1x1 "
+                                 f"({k}x{k} filter on {axis} {size} with padding {p})")
+            lost = dropped_pixels(size, k, stride, p, dilation)
+            if lost:
+                exact = (size - span + 2 * p) / stride + 1
+                raise ShapeError(
+                    f"{self._where(node_name)}: stride {stride} does not fit: a {kh}x{kw} "
+                    f"filter on a {h}x{w} input with padding {p} gives "
+                    f"({size} - {span} + 2*{p}) / {stride} + 1 = {exact:.2f} on the {axis}")
+        out = (out_channels, out_size(h, kh, stride, ph, dilation),
+               out_size(w, kw, stride, pw, dilation))
+        return self._add("conv", [x], out, name, in_channels=c, out_channels=out_channels,
+                         kernel=(kh, kw), stride=stride, padding=(ph, pw), groups=groups,
+                         dilation=dilation, bias=bias)
+
+    def bn(self, x: T, *, eps: float = 1e-5, momentum: float = 0.1,
+           name: str | None = None) -> T:
+        return self._add("bn", [x], x.shape, name, channels=x.channels, eps=eps,
+                         momentum=momentum)
+
+    def act(self, x: T, kind: str = "relu", *, name: str | None = None) -> T:
+        if kind not in _ACTIVATIONS:
+            raise ValueError(f"unknown activation {kind!r}")
+        return self._add("act", [x], x.shape, name or f"{kind}{self._next(kind)}", kind=kind)
+
+    def _next(self, key: str) -> int:
+        n = self._counts.get("_" + key, 0)
+        self._counts["_" + key] = n + 1
+        return n
+
+    def _pool(self, op: str, x: T, kernel: int, stride: int | None, padding: int,
+              ceil_mode: bool, name: str | None, **attrs: Any) -> T:
+        stride = kernel if stride is None else stride
+        c, h, w = x.shape
+        out = (c, out_size(h, kernel, stride, padding, ceil_mode=ceil_mode),
+               out_size(w, kernel, stride, padding, ceil_mode=ceil_mode))
+        return self._add(op, [x], out, name, kernel=(kernel, kernel), stride=stride,
+                         padding=(padding, padding), ceil_mode=ceil_mode, **attrs)
+
+    def maxpool(self, x: T, kernel: int, stride: int | None = None, padding: int = 0, *,
+                ceil_mode: bool = False, name: str | None = None) -> T:
+        return self._pool("maxpool", x, kernel, stride, padding, ceil_mode, name)
+
+    def avgpool(self, x: T, kernel: int, stride: int | None = None, padding: int = 0, *,
+                ceil_mode: bool = False, count_include_pad: bool = True,
+                name: str | None = None) -> T:
+        return self._pool("avgpool", x, kernel, stride, padding, ceil_mode, name,
+                          count_include_pad=count_include_pad)
+
+    def global_avgpool(self, x: T, *, name: str | None = None) -> T:
+        """``AdaptiveAvgPool2d(1)``: (C, H, W) -> (C, 1, 1)."""
+        return self._add("gap", [x], (x.channels, 1, 1), name)
+
+    def flatten(self, x: T, *, name: str | None = None) -> T:
+        return self._add("flatten", [x], (math.prod(x.shape),), name)
+
+    def linear(self, x: T, out_features: int, *, bias: bool = True,
+               name: str | None = None) -> T:
+        if len(x.shape) != 1:
+            raise ShapeError(f"{self._where(name or 'linear')}: flatten before a linear layer")
+        return self._add("linear", [x], (out_features,), name, in_features=x.shape[0],
+                         out_features=out_features, bias=bias)
+
+    def dropout(self, x: T, p: float, *, name: str | None = None) -> T:
+        return self._add("dropout", [x], x.shape, name, p=p)
+
+    def add(self, *xs: T, name: str | None = None) -> T:
+        if len({t.shape for t in xs}) != 1:
+            shapes = ", ".join("x".join(map(str, t.shape)) for t in xs)
+            raise ShapeError(f"{self._where(name or 'add')}: cannot add shapes {shapes}")
+        return xs[0] if len(xs) == 1 else self._add("add", xs, xs[0].shape, name)
+
+    def mul(self, x: T, gate: T, *, name: str | None = None) -> T:
+        """``x * gate`` with a (C, 1, 1) gate broadcast over H and W (squeeze-excitation)."""
+        if gate.shape != (x.channels, 1, 1):
+            raise ShapeError(f"{self._where(name or 'mul')}: gate {gate.shape} does not "
+                             f"match {x.shape}")
+        return self._add("mul", [x, gate], x.shape, name)
+
+    def concat(self, xs: Sequence[T], *, name: str | None = None) -> T:
+        if len({t.shape[1:] for t in xs}) != 1:
+            shapes = ", ".join("x".join(map(str, t.shape)) for t in xs)
+            raise ShapeError(f"{self._where(name or 'concat')}: cannot concatenate {shapes}")
+        if len(xs) == 1:
+            return xs[0]
+        out = (sum(t.channels for t in xs), *xs[0].shape[1:])
+        return self._add("concat", xs, out, name)

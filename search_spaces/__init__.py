@@ -1,0 +1,5 @@
+"""The built-in search spaces; importing this package registers them all."""
+
+from search_spaces import inception, mobilenet, nasbench201, nasnet, resnet, vgg
+
+__all__ = ["inception", "mobilenet", "nasbench201", "nasnet", "resnet", "vgg"]

@@ -1,0 +1,8 @@
+"""The hand-designed classics as fixed genomes of our spaces (one module per family).
+
+Importing this package registers every baseline (``nas baselines`` lists them).
+"""
+
+from search_spaces.classics import alexnet_vgg, googlenet, mobilenets, resnets
+
+__all__ = ["alexnet_vgg", "googlenet", "mobilenets", "resnets"]

@@ -1,0 +1,1 @@
+"""Classic baselines: alexnet_vgg (being written)."""

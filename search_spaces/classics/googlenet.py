@@ -1,0 +1,1 @@
+"""Classic baselines: googlenet (being written)."""

@@ -1,0 +1,1 @@
+"""Classic baselines: mobilenets (being written)."""

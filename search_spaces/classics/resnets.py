@@ -1,0 +1,1 @@
+"""Classic baselines: resnets (being written)."""

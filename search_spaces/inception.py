@@ -1,0 +1,1 @@
+"""The inception search space (being written)."""

@@ -1,0 +1,1 @@
+"""The mobilenet search space (being written)."""

@@ -1,0 +1,1 @@
+"""The nasbench201 search space (being written)."""

@@ -1,0 +1,1 @@
+"""The nasnet search space (being written)."""

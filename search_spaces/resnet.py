@@ -1,0 +1,1 @@
+"""The resnet search space (being written)."""

@@ -1,0 +1,1 @@
+"""The vgg search space (being written)."""

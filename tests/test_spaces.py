@@ -1,0 +1,60 @@
+"""Every registered space passes the conformance suite on sampled genomes."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from nas import GenomeError, UnknownNameError, create_space, get_space, list_spaces
+from nas.genome import Genome
+from nas.testing import check_space
+
+SPACES = list_spaces()
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_sampled_genomes_build_or_are_rejected_clearly(name: str) -> None:
+    torch.manual_seed(0)
+    report = check_space(get_space(name), n=200, seed=0)
+    assert report.built + report.rejected == 200
+    assert report.built >= 100, f"{name}: only {report.built}/200 sampled genomes build"
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_genome_validation_names_the_decision(name: str) -> None:
+    space = get_space(name)
+    genome = space.sample(random.Random(1))
+    first = space.decisions[0]
+    with pytest.raises(GenomeError, match=first.name):
+        space.validate(genome.replace(**{first.name: "not-an-option"}))
+    values = genome.as_dict()
+    del values[first.name]
+    with pytest.raises(GenomeError, match=f"missing decision '{first.name}'"):
+        Genome.from_dict({"space": name, "values": values})
+    with pytest.raises(GenomeError, match="unknown decision 'bogus'"):
+        Genome.from_dict({"space": name, "values": {**genome.as_dict(), "bogus": 1}})
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_space_size_and_indices(name: str) -> None:
+    space = get_space(name)
+    assert space.size() >= 2
+    genome = space.sample(random.Random(2))
+    assert space.from_indices(space.to_indices(genome)) == genome
+
+
+def test_unknown_space_lists_known_ones() -> None:
+    with pytest.raises(UnknownNameError, match="known: .*resnet"):
+        create_space("resnett")
+    with pytest.raises(UnknownNameError, match="unknown space 'nope'"):
+        Genome.from_json('{"space": "nope", "values": {}}')
+
+
+def test_genome_id_is_stable_and_json_exact() -> None:
+    space = get_space(SPACES[0])
+    genome = space.sample(random.Random(3))
+    assert Genome.from_json(genome.to_json()) == genome
+    assert genome.id == Genome.from_json(genome.to_json(indent=2)).id
+    assert len(genome.id) == 12
