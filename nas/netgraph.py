@@ -132,11 +132,22 @@ class NetGraph:
             elif op == "flatten":
                 env[node] = fxg.call_function(torch.flatten, (args[0], 1))
             else:
-                module = _make_module(a, inplace=_may_run_inplace(g, node))
+                module = _make_module(a, inplace=may_run_inplace(g, node))
                 modules[a["module"]] = module
                 env[node] = fxg.call_module(a["module"], tuple(args))
         fxg.output(env[self.output])
-        return fx.GraphModule(modules, fxg, class_name=self.name)
+        # Nest the modules under a root in graph order (fx sorts a dict root by depth): then
+        # print(model), state_dict keys and init order follow the network as torchvision's do.
+        root = nn.Module()
+        for path, module in modules.items():
+            *parents, leaf = path.split(".")
+            owner = root
+            for part in parents:
+                if not hasattr(owner, part):
+                    owner.add_module(part, nn.Module())
+                owner = owner.get_submodule(part)
+            owner.add_module(leaf, module)
+        return fx.GraphModule(root, fxg, class_name=self.name)
 
     def num_params(self) -> int:
         """Parameters counted from the graph alone (see :mod:`nas.cost`)."""
@@ -145,7 +156,7 @@ class NetGraph:
         return totals(self).params
 
 
-def _may_run_inplace(g: nx.DiGraph, node: str) -> bool:
+def may_run_inplace(g: nx.DiGraph, node: str) -> bool:
     """An activation may overwrite its input when nothing else reads that input."""
     (src,) = g.nodes[node]["inputs"]
     return g.nodes[src]["op"] not in ("input",) and g.out_degree(src) == 1
@@ -204,9 +215,10 @@ class NetBuilder:
             self._scope.pop()
 
     def _qualify(self, name: str | None, op: str) -> str:
-        if name is None:
-            n = self._counts.get(op, 0)
-            self._counts[op] = n + 1
+        if name is None:  # auto names count per scope, so repeated blocks are identical
+            key = ".".join([*self._scope, op])
+            n = self._counts.get(key, 0)
+            self._counts[key] = n + 1
             name = f"{op}{n}"
         qualified = ".".join([*self._scope, name])
         if qualified in self.graph:
@@ -217,8 +229,8 @@ class NetBuilder:
         return f"{self.where} layer {name}" if self.where else f"layer {name}"
 
     def _add(self, op: str, inputs: Sequence[T], out_shape: Shape, name: str | None,
-             **attrs: Any) -> T:
-        node = self._qualify(name, op)
+             auto_name: str | None = None, **attrs: Any) -> T:
+        node = self._qualify(name, auto_name or op)
         if any(s < 1 for s in out_shape):
             shown = "x".join(str(s) for s in inputs[0].shape) if inputs else "?"
             raise ShapeError(f"{self._where(node)}: the image shrinks below 1x1 "
@@ -277,12 +289,7 @@ class NetBuilder:
     def act(self, x: T, kind: str = "relu", *, name: str | None = None) -> T:
         if kind not in _ACTIVATIONS:
             raise ValueError(f"unknown activation {kind!r}")
-        return self._add("act", [x], x.shape, name or f"{kind}{self._next(kind)}", kind=kind)
-
-    def _next(self, key: str) -> int:
-        n = self._counts.get("_" + key, 0)
-        self._counts["_" + key] = n + 1
-        return n
+        return self._add("act", [x], x.shape, name, kind=kind, auto_name=kind)
 
     def _pool(self, op: str, x: T, kernel: int, stride: int | None, padding: int,
               ceil_mode: bool, name: str | None, **attrs: Any) -> T:

@@ -1,0 +1,270 @@
+"""Turn a :class:`~nas.netgraph.NetGraph` into a standalone, readable PyTorch source file.
+
+The file needs only ``torch``. Every group of layers that the space described under one scope
+(a ResNet block ``layer1.0``, a NASNet cell ``cells.3``, a MobileNet block ``features.5``)
+becomes an ``nn.Module`` class, one class per distinct structure (so the repeated blocks of a
+stage share a class), and the network class wires them together. Submodule paths, hence
+``state_dict`` keys, are exactly those of the module :meth:`NetGraph.to_module` builds, so its
+weights load into the exported class unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nas.netgraph import _INPLACE, NetGraph, may_run_inplace
+
+_ACT_CLASS = {"relu": "ReLU", "relu6": "ReLU6", "sigmoid": "Sigmoid", "hardswish": "Hardswish",
+              "hardsigmoid": "Hardsigmoid", "silu": "SiLU"}
+_NO_MODULE = {"input", "add", "mul", "concat", "flatten"}
+
+
+def _module_expr(a: dict[str, Any], inplace: bool) -> str:
+    """Constructor source for the layer of node attributes ``a``."""
+    op = a["op"]
+    if op == "conv":
+        args = [str(a["in_channels"]), str(a["out_channels"]), f"kernel_size={a['kernel']}"]
+        if a["stride"] != 1:
+            args.append(f"stride={a['stride']}")
+        if a["padding"] != (0, 0):
+            args.append(f"padding={a['padding']}")
+        if a["dilation"] != 1:
+            args.append(f"dilation={a['dilation']}")
+        if a["groups"] != 1:
+            args.append(f"groups={a['groups']}")
+        if not a["bias"]:
+            args.append("bias=False")
+        return f"nn.Conv2d({', '.join(args)})"
+    if op == "bn":
+        extra = "" if (a["eps"], a["momentum"]) == (1e-5, 0.1) else \
+            f", eps={a['eps']}, momentum={a['momentum']}"
+        return f"nn.BatchNorm2d({a['channels']}{extra})"
+    if op == "linear":
+        bias = "" if a["bias"] else ", bias=False"
+        return f"nn.Linear({a['in_features']}, {a['out_features']}{bias})"
+    if op == "act":
+        flag = "inplace=True" if inplace and a["kind"] in _INPLACE else ""
+        return f"nn.{_ACT_CLASS[a['kind']]}({flag})"
+    if op in ("maxpool", "avgpool"):
+        cls = "MaxPool2d" if op == "maxpool" else "AvgPool2d"
+        args = [str(a["kernel"][0]), f"stride={a['stride']}"]
+        if a["padding"] != (0, 0):
+            args.append(f"padding={a['padding'][0]}")
+        if a["ceil_mode"]:
+            args.append("ceil_mode=True")
+        if op == "avgpool" and not a["count_include_pad"]:
+            args.append("count_include_pad=False")
+        return f"nn.{cls}({', '.join(args)})"
+    if op == "gap":
+        return "nn.AdaptiveAvgPool2d(1)"
+    if op == "dropout":
+        return f"nn.Dropout(p={a['p']})"
+    raise AssertionError(f"no module for op {op!r}")
+
+
+def _ident(name: str) -> str:
+    v = re.sub(r"\W", "_", name)
+    if not v or v[0].isdigit() or keyword.iskeyword(v):
+        v = "v_" + v
+    return v
+
+
+def _access(path: str) -> str:
+    """``layer1.0.conv1`` relative to self -> ``self.layer1["0"]["conv1"]`` style access."""
+    head, *rest = path.split(".")
+    expr = f"self.{head}" if head.isidentifier() and not keyword.iskeyword(head) else \
+        f"getattr(self, {head!r})"
+    for part in rest:
+        expr += f"[{part!r}]"
+    return expr
+
+
+@dataclass
+class _Unit:
+    """A class to emit: its layers (relative paths) and forward body."""
+
+    name: str
+    inputs: list[str]
+    init: list[tuple[str, str]] = field(default_factory=list)  # (relative path, constructor)
+    body: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+
+    def signature(self) -> tuple[Any, ...]:
+        return (tuple(self.inputs), tuple(self.init), tuple(self.body), tuple(self.outputs))
+
+
+def _containers(paths: Iterable[tuple[str, str]]) -> list[str]:
+    """``__init__`` lines building nested ``nn.ModuleDict`` containers for dotted paths."""
+    tree: dict[str, Any] = {}
+    for path, ctor in paths:
+        node = tree
+        *parents, leaf = path.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = ctor
+
+    def render(value: Any, indent: int) -> str:
+        if isinstance(value, str):
+            return value
+        pad = " " * (indent + 4)
+        items = ",\n".join(f"{pad}{k!r}: {render(v, indent + 4)}" for k, v in value.items())
+        return "nn.ModuleDict({\n" + items + "\n" + " " * indent + "})"
+
+    lines = []
+    for key, value in tree.items():
+        target = f"self.{key}" if key.isidentifier() and not keyword.iskeyword(key) else None
+        rendered = render(value, 8)
+        if target:
+            lines.append(f"        {target} = {rendered}")
+        else:
+            lines.append(f"        self.add_module({key!r}, {rendered})")
+    return lines
+
+
+def _block_of(name: str, blocks: set[str]) -> str | None:
+    parts = name.split(".")
+    prefix = ".".join(parts[:2])
+    return prefix if len(parts) > 2 and prefix in blocks else None
+
+
+def generate(net: NetGraph, class_name: str = "Net", header: str = "") -> str:
+    """The source of a torch-only module file for ``net``; see the module docstring."""
+    g = net.graph
+    order = list(g.nodes)
+    inplace = {n: may_run_inplace(g, n) for n in order if g.nodes[n]["op"] == "act"}
+    # Blocks: two-level scopes holding at least two layers (``layer1.0``, ``cells.3``).
+    counts: dict[str, int] = {}
+    for n in order:
+        parts = n.split(".")
+        if len(parts) > 2:
+            counts[".".join(parts[:2])] = counts.get(".".join(parts[:2]), 0) + 1
+    blocks = {p for p, c in counts.items() if c >= 2}
+    block_nodes: dict[str, list[str]] = {}
+    for n in order:
+        b = _block_of(n, blocks)
+        if b:
+            block_nodes.setdefault(b, []).append(n)
+
+    units: dict[tuple[Any, ...], _Unit] = {}  # signature -> class
+    block_class: dict[str, _Unit] = {}
+    for b, members in block_nodes.items():
+        inside = set(members)
+        ext_inputs: list[str] = []
+        for n in members:
+            for i in g.nodes[n]["inputs"]:
+                if i not in inside and i not in ext_inputs:
+                    ext_inputs.append(i)
+        outputs = [n for n in members
+                   if n == net.output or any(s not in inside for s in g.successors(n))]
+        local = {i: f"in_{k}" for k, i in enumerate(ext_inputs)}
+        for n in members:
+            local[n] = _ident(n[len(b) + 1:])
+        unit = _Unit(name="", inputs=[local[i] for i in ext_inputs])
+        for n in members:
+            rel = n[len(b) + 1:]
+            _emit(g.nodes[n], rel, local[n], local, unit, inplace.get(n, False))
+        unit.outputs = [local[o] for o in outputs]
+        sig = unit.signature()
+        if sig not in units:
+            unit.name = f"{_ident(b.split('.')[0]).capitalize()}Block{len(units)}"
+            units[sig] = unit
+        block_class[b] = units[sig]
+
+    top = _Unit(name=class_name, inputs=["x"])
+    names: dict[str, str] = {}
+    emitted: set[str] = set()
+    for n in order:
+        a = g.nodes[n]
+        b = _block_of(n, blocks)
+        if a["op"] == "input":
+            names[n] = "x"
+            continue
+        if b is None:
+            names[n] = _ident(n)
+            _emit(a, n, names[n], names, top, inplace.get(n, False))
+            continue
+        if b in emitted:
+            continue
+        emitted.add(b)
+        unit = block_class[b]
+        members = block_nodes[b]
+        inside = set(members)
+        ext = []
+        for m in members:
+            for i in g.nodes[m]["inputs"]:
+                if i not in inside and i not in ext:
+                    ext.append(i)
+        outs = [m for m in members
+                if m == net.output or any(s not in inside for s in g.successors(m))]
+        top.init.append((b, f"{unit.name}()"))
+        lhs = ", ".join(_ident(o) for o in outs)
+        for o in outs:
+            names[o] = _ident(o)
+        top.body.append(f"{lhs} = {_access(b)}({', '.join(names[i] for i in ext)})")
+    top.outputs = [names[net.output]]
+
+    out = [f'"""{header or class_name}\n\nGenerated by nas; needs only torch."""', "",
+           "import torch", "from torch import nn", ""]
+    for unit in units.values():
+        out += ["", *_render(unit), ""]
+    out += ["", *_render(top)]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _emit(a: dict[str, Any], rel: str, var: str, names: dict[str, str], unit: _Unit,
+          inplace: bool) -> None:
+    """Add the layer at ``rel`` (path inside ``unit``) computing variable ``var``."""
+    op = a["op"]
+    args = [names[i] for i in a["inputs"]]
+    if op == "add":
+        expr = " + ".join(args)
+    elif op == "mul":
+        expr = f"{args[0]} * {args[1]}"
+    elif op == "concat":
+        expr = f"torch.cat([{', '.join(args)}], 1)"
+    elif op == "flatten":
+        expr = f"torch.flatten({args[0]}, 1)"
+    else:
+        unit.init.append((rel, _module_expr(a, inplace)))
+        expr = f"{_access(rel)}({args[0]})"
+    unit.body.append(f"{var} = {expr}")
+
+
+def _render(unit: _Unit) -> list[str]:
+    lines = [f"class {unit.name}(nn.Module):",
+             "    def __init__(self) -> None:",
+             "        super().__init__()"]
+    lines += _containers(unit.init) or ["        pass"]
+    lines += ["", f"    def forward(self, {', '.join(unit.inputs)}):"]
+    lines += [f"        {line}" for line in unit.body]
+    lines.append(f"        return {', '.join(unit.outputs)}")
+    return lines
+
+
+def module_file(net: NetGraph, genome: dict[str, Any], weights_file: str | None = None,
+                class_name: str = "Net") -> str:
+    """A complete module file: the classes, the genome as data, and a ``load()`` helper."""
+    title = (f"{net.meta.get('space', 'nas')} network {class_name} for input "
+             f"{'x'.join(map(str, net.input_shape))} and {net.output_shape[0]} classes")
+    src = generate(net, class_name, header=title)
+    src += "\n\nGENOME = " + json.dumps(genome, indent=4) + "\n"
+    src += f"INPUT_SHAPE = {tuple(net.input_shape)}\n"
+    src += (
+        "\n\ndef load(weights: str | None = "
+        + (f"{weights_file!r}" if weights_file else "None")
+        + f") -> {class_name}:\n"
+        + '    """Build the network; load the weights file next to this one if given."""\n'
+        + f"    model = {class_name}()\n"
+        + "    if weights is not None:\n"
+        + "        import os\n"
+        + "        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), weights)\n"
+        + "        model.load_state_dict(torch.load(path, map_location='cpu', "
+          "weights_only=True))\n"
+        + "    return model\n"
+    )
+    return src
