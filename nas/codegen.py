@@ -10,8 +10,8 @@ weights load into the exported class unchanged.
 
 from __future__ import annotations
 
-import json
 import keyword
+import pprint
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,7 +21,6 @@ from nas.netgraph import _INPLACE, NetGraph, may_run_inplace
 
 _ACT_CLASS = {"relu": "ReLU", "relu6": "ReLU6", "sigmoid": "Sigmoid", "hardswish": "Hardswish",
               "hardsigmoid": "Hardsigmoid", "silu": "SiLU"}
-_NO_MODULE = {"input", "add", "mul", "concat", "flatten"}
 
 
 def _module_expr(a: dict[str, Any], inplace: bool) -> str:
@@ -60,6 +59,8 @@ def _module_expr(a: dict[str, Any], inplace: bool) -> str:
         if op == "avgpool" and not a["count_include_pad"]:
             args.append("count_include_pad=False")
         return f"nn.{cls}({', '.join(args)})"
+    if op == "pad":
+        return f"nn.ZeroPad2d({tuple(a['pads'])})"
     if op == "gap":
         return "nn.AdaptiveAvgPool2d(1)"
     if op == "dropout":
@@ -229,6 +230,8 @@ def _emit(a: dict[str, Any], rel: str, var: str, names: dict[str, str], unit: _U
         expr = f"torch.cat([{', '.join(args)}], 1)"
     elif op == "flatten":
         expr = f"torch.flatten({args[0]}, 1)"
+    elif op == "zero":
+        expr = f"torch.zeros_like({args[0]})"
     else:
         unit.init.append((rel, _module_expr(a, inplace)))
         expr = f"{_access(rel)}({args[0]})"
@@ -252,7 +255,7 @@ def module_file(net: NetGraph, genome: dict[str, Any], weights_file: str | None 
     title = (f"{net.meta.get('space', 'nas')} network {class_name} for input "
              f"{'x'.join(map(str, net.input_shape))} and {net.output_shape[0]} classes")
     src = generate(net, class_name, header=title)
-    src += "\n\nGENOME = " + json.dumps(genome, indent=4) + "\n"
+    src += "\n\nGENOME = " + pprint.pformat(genome, indent=4, sort_dicts=False) + "\n"
     src += f"INPUT_SHAPE = {tuple(net.input_shape)}\n"
     src += (
         "\n\ndef load(weights: str | None = "
