@@ -131,6 +131,8 @@ class NetGraph:
                 env[node] = fxg.call_function(torch.cat, (tuple(args),), {"dim": 1})
             elif op == "flatten":
                 env[node] = fxg.call_function(torch.flatten, (args[0], 1))
+            elif op == "zero":
+                env[node] = fxg.call_function(torch.zeros_like, (args[0],))
             else:
                 module = _make_module(a, inplace=may_run_inplace(g, node))
                 modules[a["module"]] = module
@@ -179,6 +181,8 @@ def _make_module(a: dict[str, Any], inplace: bool) -> nn.Module:
     if op == "avgpool":
         return nn.AvgPool2d(a["kernel"], a["stride"], a["padding"], ceil_mode=a["ceil_mode"],
                             count_include_pad=a["count_include_pad"])
+    if op == "pad":
+        return nn.ZeroPad2d(a["pads"])
     if op == "gap":
         return nn.AdaptiveAvgPool2d(1)
     if op == "dropout":
@@ -309,6 +313,27 @@ class NetBuilder:
                 name: str | None = None) -> T:
         return self._pool("avgpool", x, kernel, stride, padding, ceil_mode, name,
                           count_include_pad=count_include_pad)
+
+    def pad(self, x: T, pads: Sequence[int], *, name: str | None = None) -> T:
+        """``nn.ZeroPad2d(pads)``, ``pads = (left, right, top, bottom)``; negative amounts crop.
+
+        ``(-1, 1, -1, 1)`` shifts the image one pixel up and left (NASNet's factorized
+        reduction reads the odd pixels this way). Cropping a whole axis away is a ShapeError.
+        """
+        left, right, top, bottom = (int(p) for p in pads)
+        c, h, w = x.shape
+        for size, lo, hi, axis in ((h, top, bottom, "height"), (w, left, right, "width")):
+            if size + min(lo, 0) + min(hi, 0) < 1:
+                node = ".".join([*self._scope, name or "pad"])
+                raise ShapeError(f"{self._where(node)}: cropping {-min(lo, 0) - min(hi, 0)} "
+                                 f"of {size} pixels on the {axis} leaves none of the image")
+        out = (c, h + top + bottom, w + left + right)
+        return self._add("pad", [x], out, name, pads=(left, right, top, bottom))
+
+    def zero(self, x: T, *, name: str | None = None) -> T:
+        """Zeros shaped like ``x``: the value of a node all of whose inputs are cut (an
+        all-'none' NAS-Bench-201 node). No parameters, no multiply-adds."""
+        return self._add("zero", [x], x.shape, name)
 
     def global_avgpool(self, x: T, *, name: str | None = None) -> T:
         """``AdaptiveAvgPool2d(1)``: (C, H, W) -> (C, 1, 1)."""

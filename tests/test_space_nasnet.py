@@ -1,0 +1,276 @@
+"""The nasnet space: NASNet-A as a genome, the concat rule, exact op costs, option handling."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import pytest
+import torch
+
+import search_spaces.classics.nasnets  # noqa: F401  (registers the nasnet_a baseline)
+from nas import GenomeError, NetBuilder, ShapeError, create_space, get_baseline, totals
+from nas.netgraph import NetGraph
+from search_spaces.classics.nasnets import NASNET_A_NORMAL, NASNET_A_REDUCE
+from search_spaces.nasnet import (
+    BLOCKS,
+    OPS,
+    PRIMITIVES,
+    NasNetSpace,
+    cell_blocks,
+    factorized_reduce,
+    genome_from_pairs,
+    unused_blocks,
+)
+
+NASNET_A_PARAMS = 3_061_738  # N=6, F=32, 10 classes; see search_spaces/classics/nasnets.py
+PAPER_PARAMS = 3_300_000  # Zoph et al. 2018, Table 1: NASNet-A (6 @ 768)
+
+
+def cell_channels(space: NasNetSpace) -> list[int]:
+    """C of every cell in the stack: width, doubled at each reduction cell."""
+    channels, out = space.options["width"], []
+    for reduction in space.plan():
+        channels *= 2 if reduction else 1
+        out.append(channels)
+    return out
+
+
+# --- NASNet-A --------------------------------------------------------------------------------
+
+
+def nasnet_a_space() -> NasNetSpace:
+    space = get_baseline("nasnet_a").space()
+    assert isinstance(space, NasNetSpace)
+    return space
+
+
+def test_nasnet_a_is_a_genome_that_builds_and_runs_at_cifar_size() -> None:
+    baseline = get_baseline("nasnet_a")
+    assert nasnet_a_space().plan() == [False] * 6 + [True] + [False] * 6 + [True] + [False] * 6
+    graph = baseline.graph((3, 32, 32), 10)
+    # The paper's 3.3M counts TF's wider concat (6C / 4C cells); ours concatenates exactly the
+    # unused blocks (5C / 3C). Exact count, and within 10% of the paper.
+    assert totals(graph).params == NASNET_A_PARAMS
+    assert abs(NASNET_A_PARAMS - PAPER_PARAMS) / PAPER_PARAMS < 0.10
+    # 6 @ 768 in the paper's notation; here the last cell is 5 blocks x 4F = 640 channels.
+    assert graph.graph.nodes["classifier"]["in_features"] == 5 * 4 * 32
+
+    torch.manual_seed(0)
+    model = graph.to_module()
+    assert sum(p.numel() for p in model.parameters()) == NASNET_A_PARAMS
+    assert "cells.0.b0.op_a.sep.0.dw.weight" in model.state_dict()  # readable module paths
+    assert "cells.6.b0.op_b.sep.1.pw.weight" in model.state_dict()  # 7x7 sep in the reduction
+    model.eval()
+    with torch.no_grad():
+        y = model(torch.randn(1, 3, 32, 32))
+    assert y.shape == (1, 10) and torch.isfinite(y).all()
+
+
+def test_nasnet_a_cells_read_as_published() -> None:
+    genome = get_baseline("nasnet_a").genome
+    normal, reduce = cell_blocks(genome, "normal"), cell_blocks(genome, "reduce")
+    assert unused_blocks(normal) == (0, 1, 2, 3, 4)  # DARTS: normal_concat = [2, 3, 4, 5, 6]
+    assert unused_blocks(reduce) == (2, 3, 4)  # DARTS: reduce_concat = [4, 5, 6]
+    assert [(b.op_a, b.in_a, b.op_b, b.in_b) for b in reduce][3] == ("identity", 3,
+                                                                     "avg_pool_3x3", 2)
+    assert genome_from_pairs(NASNET_A_NORMAL, NASNET_A_REDUCE) == genome
+    with pytest.raises(GenomeError, match="10 \\(op, input\\) pairs, got 9"):
+        genome_from_pairs(NASNET_A_NORMAL[:9], NASNET_A_REDUCE)
+
+
+# --- the concat rule -------------------------------------------------------------------------
+
+
+def check_cells_concat_unused_blocks(space: NasNetSpace, graph: NetGraph) -> int:
+    """Every built cell's output is its unused blocks, concatenated; returns cells checked."""
+    genome = space.genome(graph.meta["genome"]["values"])
+    g, checked = graph.graph, 0
+    for i, (reduction, channels) in enumerate(zip(space.plan(), cell_channels(space))):
+        if f"cells.{i}.b0.add" not in g:
+            continue  # a cell the logits do not depend on
+        unused = unused_blocks(cell_blocks(genome, "reduce" if reduction else "normal"))
+        adds = [f"cells.{i}.b{j}.add" for j in unused]
+        if len(unused) == 1:  # nothing to concatenate: the block's sum is the output
+            assert f"cells.{i}.concat" not in g
+            out = g.nodes[adds[0]]
+        else:
+            out = g.nodes[f"cells.{i}.concat"]
+            assert out["inputs"] == adds
+            assert [g.nodes[a]["out_shape"][0] for a in adds] == [channels] * len(unused)
+        assert out["out_shape"][0] == len(unused) * channels
+        checked += 1
+    return checked
+
+
+def test_cell_output_concatenates_exactly_the_unused_blocks() -> None:
+    nasnet_a = get_baseline("nasnet_a")
+    checked = check_cells_concat_unused_blocks(nasnet_a_space(), nasnet_a.graph((3, 32, 32)))
+    assert checked == 20
+    space = NasNetSpace(cells=1)
+    rng = random.Random(5)
+    singles = 0
+    for _ in range(30):
+        genome = space.sample(rng)
+        graph = space.graph(genome, (3, 32, 32), 10)
+        checked += check_cells_concat_unused_blocks(space, graph)
+        singles += len(unused_blocks(cell_blocks(genome, "normal"))) == 1
+    assert checked > 20 + 100 and singles > 0  # both branches of the check ran
+
+
+# --- the op vocabulary -----------------------------------------------------------------------
+
+
+def sep(k: int) -> Callable[[int], int]:
+    return lambda c: 2 * (k * k * c + c * c)  # two (depthwise k x k + pointwise 1x1) halves
+
+
+# Conv weights of each op on C channels (BN adds 2C for each BN, listed apart below). Every
+# conv in these ops produces an output of the op's resolution H'W' (the stride sits in the
+# first conv), so the op's multiply-adds are H'W' times these weights.
+WEIGHTS: dict[str, Callable[[int], int]] = {
+    "identity": lambda c: c * c,  # stride 2: two 1x1 convs C -> C/2 (stride 1: none)
+    "conv_1x3_3x1": lambda c: 3 * c * c + 3 * c * c,
+    "conv_1x7_7x1": lambda c: 7 * c * c + 7 * c * c,
+    "dil_conv_3x3": lambda c: 9 * c * c,
+    "avg_pool_3x3": lambda c: 0,
+    "max_pool_3x3": lambda c: 0,
+    "max_pool_5x5": lambda c: 0,
+    "max_pool_7x7": lambda c: 0,
+    "conv_1x1": lambda c: c * c,
+    "conv_3x3": lambda c: 9 * c * c,
+    "sep_conv_3x3": sep(3),
+    "sep_conv_5x5": sep(5),
+    "sep_conv_7x7": sep(7),
+}
+BATCH_NORMS = {"identity": 1, "sep_conv_3x3": 2, "sep_conv_5x5": 2, "sep_conv_7x7": 2,
+               **{p: 0 for p in PRIMITIVES if "pool" in p},
+               **{p: 1 for p in ("conv_1x3_3x1", "conv_1x7_7x1", "dil_conv_3x3", "conv_1x1",
+                                 "conv_3x3")}}
+POOL_WINDOW = {"avg_pool_3x3": 9, "max_pool_3x3": 9, "max_pool_5x5": 25, "max_pool_7x7": 49}
+
+
+def test_vocabulary_is_the_papers_thirteen_ops() -> None:
+    assert tuple(OPS) == PRIMITIVES and len(PRIMITIVES) == 13
+    assert set(WEIGHTS) == set(PRIMITIVES) == set(BATCH_NORMS)
+
+
+@pytest.mark.parametrize("size", [8, 7])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("op", PRIMITIVES)
+def test_each_op_describes_its_exact_cost(op: str, stride: int, size: int) -> None:
+    c = 6
+    nb = NetBuilder((c, size, size))
+    y = OPS[op]("op_a", nb, nb.input(), c, stride)
+    out = -(-size // stride)  # ceil(H / stride): every op pads to keep or halve the size
+    assert y.shape == (c, out, out)
+    graph = nb.build(y)
+    cost = totals(graph)
+    if op == "identity" and stride == 1:
+        assert graph.graph.number_of_nodes() == 1  # the input itself, no layer
+        return
+    assert cost.params == WEIGHTS[op](c) + BATCH_NORMS[op] * 2 * c
+    pooled = POOL_WINDOW.get(op, 0) * c  # a pool reads k*k inputs per output element
+    assert cost.flops == out * out * (WEIGHTS[op](c) + pooled)
+    assert all(name.startswith("op_a.") for name in graph.graph if name != "x")
+    # torch agrees with the described shape (odd sizes and the shifted reduction included)
+    module = graph.to_module()
+    assert module(torch.randn(2, c, size, size)).shape == (2, c, out, out)
+    assert sum(p.numel() for p in module.parameters()) == cost.params
+
+
+def test_separable_conv_is_applied_twice_relu_conv_bn() -> None:
+    nb = NetBuilder((4, 8, 8))
+    with nb.scope("b0"):
+        y = OPS["sep_conv_3x3"]("op_a", nb, nb.input(), 4, 2)
+    layers = [(n, a["op"]) for n, a in nb.build(y).graph.nodes(data=True) if n != "x"]
+    assert layers == [(f"b0.op_a.sep.{i}.{part}", op) for i in (0, 1)
+                      for part, op in (("relu", "act"), ("dw", "conv"), ("pw", "conv"),
+                                       ("bn", "bn"))]
+    g = nb.graph
+    assert g.nodes["b0.op_a.sep.0.dw"]["stride"] == 2 and g.nodes["b0.op_a.sep.1.dw"]["stride"] == 1
+    assert g.nodes["b0.op_a.sep.0.dw"]["groups"] == 4
+
+
+def test_factorized_reduce_reads_even_and_odd_pixels() -> None:
+    nb = NetBuilder((1, 4, 4))
+    y = factorized_reduce(nb, nb.input(), 2)
+    module = nb.build(y).to_module()
+    for name, p in module.named_parameters():  # 1x1 convs and BN scales 1, BN shifts 0
+        if name.endswith("weight"):
+            torch.nn.init.ones_(p)
+        else:
+            torch.nn.init.zeros_(p)
+    module.eval()  # BN with its initial statistics: the identity (up to eps)
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    out = module(x)
+    assert torch.allclose(out[0, 0], x[0, 0, ::2, ::2], atol=1e-3)  # conv_1: pixels (2i, 2j)
+    assert torch.allclose(out[0, 1], x[0, 0, 1::2, 1::2], atol=1e-3)  # conv_2: (2i+1, 2j+1)
+
+
+# --- options and rejections ------------------------------------------------------------------
+
+
+def test_options_do_not_change_decisions() -> None:
+    default = create_space("nasnet")
+    other = NasNetSpace(cells=3, width=24, reductions=1, stem_multiplier=1)
+    assert default.decisions == other.decisions
+    assert len(default.decisions) == 2 * BLOCKS * 5
+    names = [d.name for d in default.decisions]
+    assert names[:5] == ["normal_b0_in_a", "normal_b0_in_b", "normal_b0_op_a",
+                         "normal_b0_op_b", "normal_b0_combine"]
+    assert names[-1] == "reduce_b4_combine"
+    assert default.decision("normal_b0_in_a").options == (0, 1)
+    assert default.decision("reduce_b4_in_b").options == (0, 1, 2, 3, 4, 5)
+    genome = default.sample(random.Random(0))
+    assert other.validate(genome) == genome
+    # the options change the network, not the genome
+    small, big = default.graph(genome), other.graph(genome)
+    assert totals(small).params != totals(big).params
+    assert len(other.plan()) == 3 * 2 + 1
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"width": 15}, "width must be even"),
+    ({"cells": 0}, "cells must be an integer >= 1"),
+    ({"reductions": -1}, "reductions must be an integer >= 0"),
+    ({"width": 16.0}, "width must be an integer"),
+    ({"depth": 3}, "no option"),
+])
+def test_bad_options_are_one_line_errors(options: dict[str, object], message: str) -> None:
+    with pytest.raises(GenomeError, match=message):
+        create_space("nasnet", **options)
+
+
+def test_too_many_reductions_for_the_input_is_a_shape_error() -> None:
+    genome = get_baseline("nasnet_a").genome
+    # 4x4 -> 2x2 -> 1x1: a third reduction (cells.5 with one normal cell per stage) cannot halve
+    space = create_space("nasnet", cells=1, reductions=3)
+    with pytest.raises(ShapeError, match=r"reduction cell cells\.5 cannot halve a 1x1 map"):
+        space.graph(genome, (3, 4, 4))
+    assert space.graph(genome, (3, 8, 8)).graph.nodes["cells.6.b0.add"]["out_shape"][1:] == (1, 1)
+    with pytest.raises(ShapeError, match="use fewer reductions than 6"):
+        create_space("nasnet", reductions=6).graph(genome, (3, 32, 32))
+    # and the builder itself refuses to shift a 1x1 map away (never left to torch)
+    nb = NetBuilder((4, 1, 1))
+    with pytest.raises(ShapeError, match="leaves none of the image"):
+        factorized_reduce(nb, nb.input(), 4)
+
+
+def test_cells_the_logits_do_not_read_are_not_built() -> None:
+    # A normal cell reading only input 0 skips its predecessor; so cells 0, 3 and 6 of the
+    # 8-cell stack (N N R N N R N N) feed nothing and are left out, with their parameters.
+    pairs = [("conv_3x3", 0)] * 2 * BLOCKS
+    reduce = [("sep_conv_3x3", 1)] * 2 * BLOCKS
+    genome = genome_from_pairs(pairs, reduce)
+    space = NasNetSpace(cells=2)
+    graph = space.graph(genome, (3, 8, 8))  # the structure does not depend on the size
+    built = sorted({int(n.split(".")[1]) for n in graph.graph if n.startswith("cells.")})
+    assert built == [1, 2, 4, 5, 7]
+    assert "cells.7.pre1.conv" not in graph.graph and "cells.7.pre0.conv" in graph.graph
+    assert graph.graph.nodes["cells.5.pre1.conv"]["in_channels"] == 5 * 32  # cell 4's 5C
+    assert "cells.5.pre0.conv" not in graph.graph  # no reduction block reads input 0
+    model = graph.to_module()
+    assert sum(p.numel() for p in model.parameters()) == totals(graph).params
+    model(torch.randn(2, 3, 8, 8)).sum().backward()
+    assert all(p.grad is not None for p in model.parameters())  # nothing dead remains
