@@ -46,7 +46,7 @@ def test_space_size_and_indices(name: str) -> None:
 
 
 def test_unknown_space_lists_known_ones() -> None:
-    with pytest.raises(UnknownNameError, match="known: .*resnet"):
+    with pytest.raises(UnknownNameError, match=r"known: .*resnet"):
         create_space("resnett")
     with pytest.raises(UnknownNameError, match="unknown space 'nope'"):
         Genome.from_json('{"space": "nope", "values": {}}')

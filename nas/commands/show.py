@@ -19,7 +19,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("network", help="a baseline name (see `nas baselines`) or a genome .json")
     p.add_argument("--input", default="224", help="input size: 224 or CxHxW (default 224)")
     p.add_argument("--classes", type=int, default=1000, help="number of classes (1000)")
-    p.add_argument("--option", action="append", metavar="KEY=VALUE",
+    p.add_argument("--space-option", action="append", metavar="KEY=VALUE",
                    help="a network-level space option, e.g. cells=2 (repeatable)")
     p.add_argument("--json", action="store_true", help="print JSON (exact integers)")
     p.set_defaults(func=run)
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     from nas.cost import layer_table, table_dict, totals
 
-    label, net = load_genome_or_baseline(args.network, parse_options(args.option))
+    label, net = load_genome_or_baseline(args.network, parse_options(args.space_option))
     graph = net.graph(parse_input_shape(args.input), args.classes)
     if args.json:
         print_json({"network": label, "genome": net.genome.to_dict(), **table_dict(graph)})
