@@ -46,7 +46,7 @@ def parse_options(pairs: list[str] | None) -> dict[str, Any]:
 
 def load_genome_or_baseline(ref: str, options: dict[str, Any] | None = None) -> tuple[str, Any]:
     """Resolve a baseline name or a genome JSON file to (label, Baseline-like object)."""
-    from nas.space import Baseline, BASELINES
+    from nas.space import BASELINES, Baseline
 
     if ref in BASELINES:
         baseline = BASELINES.get(ref)
