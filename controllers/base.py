@@ -1,0 +1,230 @@
+"""The controller interface: propose genomes, be told their results, save and load state.
+
+A controller is the search strategy. It sees a space only through its decisions (each a
+categorical :class:`~nas.space.Decision` with a fixed option list) and the space's
+``from_indices`` / ``to_indices`` / ``sample``, so any controller drives any space and never
+imports a concrete one (DESIGN.md, choice 7).
+
+The protocol is ask-and-tell, as in Optuna, and asynchronous: the search driver may ``propose``
+several genomes before any result comes back, and results may be ``tell``-ed in any order.
+
+Duplicates. A controller may propose a genome that it has already been told about (TPE and
+aging evolution do, by design). Whoever evaluates it is expected to answer such a revisit from
+its cache of results instead of training the child again, and ``tell`` it again: a controller
+treats every ``tell`` as one more observation, whether or not it proposed that genome (a
+driver may also seed a search with known genomes, e.g. the classics). The tabular benchmark
+(:mod:`nas.benchmark`) follows the NAS-Bench-201 convention: a query is the evaluation of a
+*distinct* architecture; revisits are served from the cache and are not counted.
+
+Every controller is reproducible: the same space, seed and sequence of ``tell`` calls give
+the same proposals, and ``load_state_dict(state_dict())`` on a fresh controller continues
+exactly where the old one stopped (same next proposals).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
+
+from nas.errors import NasError
+from nas.genome import Genome
+from nas.registry import Registry
+from nas.space import Space
+
+#: Metric names a cost may be taken from (results of nas.train.Result.metrics()).
+COST_METRICS = ("flops", "params", "latency_ms")
+
+
+def reward(metrics: Mapping[str, float] | None, *, cost: str | None = None,
+           cost_target: float | None = None, cost_weight: float = -0.07) -> float:
+    """The scalar a controller maximises: ``accuracy / 100 x (cost / cost_target) ** cost_weight``.
+
+    Without ``cost`` it is validation accuracy as a fraction (0-1). With a cost metric and a
+    target it is MnasNet's soft-constrained objective (Tan et al. 2019): a child twice as
+    expensive as the target loses ``1 - 2 ** -0.07``, about 5 % of its reward, and a cheaper
+    one gains as much. A failed child (``metrics is None``) gets 0, the worst reward.
+    """
+    if metrics is None:
+        return 0.0
+    if "accuracy" not in metrics:
+        raise NasError("a result must have an 'accuracy' metric (validation top-1, %)")
+    value = float(metrics["accuracy"]) / 100.0
+    if not math.isfinite(value):
+        return 0.0
+    if cost is None or cost_target is None:
+        return value
+    if cost not in metrics:
+        raise NasError(f"the reward needs metric {cost!r}; this result has only "
+                       f"{', '.join(sorted(metrics))}")
+    if cost_target <= 0:
+        raise NasError(f"cost_target must be positive, got {cost_target}")
+    ratio = max(float(metrics[cost]), 1e-12) / cost_target
+    return value * ratio**cost_weight
+
+
+@dataclasses.dataclass
+class RewardConfig:
+    """The reward options every learning controller shares (see :func:`reward`)."""
+
+    cost: str | None = None  # a cost metric to trade against accuracy: flops, params, latency_ms
+    cost_target: float | None = None  # the cost at which the reward is plain accuracy
+    cost_weight: float = -0.07  # MnasNet's exponent w in accuracy x (cost/target)^w
+
+    def __post_init__(self) -> None:
+        if self.cost is not None and self.cost not in COST_METRICS:
+            raise NasError(f"unknown cost metric {self.cost!r}; known: "
+                           f"{', '.join(COST_METRICS)}")
+        if (self.cost is None) != (self.cost_target is None) and not self._cost_is_objective():
+            raise NasError("give both cost and cost_target to trade accuracy against cost")
+
+    def _cost_is_objective(self) -> bool:
+        """True where a cost without a target is meaningful (a second objective)."""
+        return False
+
+
+@dataclasses.dataclass
+class NoOptions:
+    """The options of a controller that has none."""
+
+
+class Controller(ABC):
+    """Proposes genomes of ``space`` and learns from their results.
+
+    Subclasses set ``name`` (their registered name) and ``Config`` (a dataclass of options with
+    a commented default per field); ``__init__`` turns ``**options`` into ``self.config`` and
+    rejects unknown ones with a :class:`~nas.errors.NasError` that lists the known ones.
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type[Any]] = NoOptions
+    batch_size: int = 1  # results per learning step (rl: per policy update)
+
+    def __init__(self, space: Space, *, seed: int = 0, **options: Any) -> None:
+        self.space = space
+        self.seed = int(seed)
+        self.config = make_config(self.Config, options, f"controller {self.name!r}")
+
+    # --- ask and tell --------------------------------------------------------------------
+
+    @abstractmethod
+    def propose(self) -> Genome:
+        """A genome to evaluate next (ask)."""
+
+    def propose_batch(self, n: int) -> list[Genome]:
+        """``n`` genomes to evaluate concurrently (all proposed before any result is told)."""
+        return [self.propose() for _ in range(n)]
+
+    @abstractmethod
+    def tell(self, genome: Genome, metrics: Mapping[str, float] | None) -> None:
+        """Learn from ``genome``'s result; ``metrics`` is None when the child failed.
+
+        ``metrics`` has ``"accuracy"`` (validation top-1, %) and usually ``"flops"``,
+        ``"params"`` and ``"latency_ms"``. The genome need not have been proposed by this
+        controller, and may have been told before (see the module docstring).
+        """
+
+    def should_prune(self, genome: Genome, step: int, accuracy: float) -> bool:
+        """Whether to stop training ``genome`` early, given its accuracy after ``step`` epochs.
+
+        Called by the trainer's per-epoch hook for a proposed genome; the default never prunes.
+        """
+        return False
+
+    def required_metrics(self) -> tuple[str, ...]:
+        """The metrics ``tell`` needs (a tabular benchmark computes costs only on request)."""
+        cost = getattr(self.config, "cost", None)
+        return ("accuracy",) if cost is None else ("accuracy", cost)
+
+    def reward(self, metrics: Mapping[str, float] | None) -> float:
+        """This controller's :func:`reward`, with its configured cost trade-off."""
+        cfg = self.config
+        if isinstance(cfg, RewardConfig):
+            return reward(metrics, cost=cfg.cost, cost_target=cfg.cost_target,
+                          cost_weight=cfg.cost_weight)
+        return reward(metrics)
+
+    # --- state ---------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume: a picklable snapshot (later calls do not change it)."""
+        return {"controller": self.name, "space": self.space.name, "seed": self.seed,
+                "config": dataclasses.asdict(self.config), **self._state()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from ``state`` (from a controller of the same name, space and options)."""
+        for key, mine in (("controller", self.name), ("space", self.space.name)):
+            if state.get(key) != mine:
+                raise NasError(f"cannot load a state saved by {key} {state.get(key)!r} into "
+                               f"{key} {mine!r}")
+        if state.get("config") != dataclasses.asdict(self.config):
+            options = dataclasses.asdict(self.config)
+            raise NasError(f"controller {self.name!r}: the saved state has options "
+                           f"{state.get('config')}, this controller {options}; create it with the "
+                           f"saved options to resume")
+        self.seed = int(state["seed"])
+        self._load_state(state)
+
+    @abstractmethod
+    def _state(self) -> dict[str, Any]:
+        """The subclass's part of :meth:`state_dict` (copied, picklable)."""
+
+    @abstractmethod
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        """Restore the subclass's part of the state."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(space={self.space.name!r}, seed={self.seed}, {self.config})"
+
+
+def make_config(cls: type[Any], options: Mapping[str, Any], what: str) -> Any:
+    """``cls(**options)``, with unknown options named in a :class:`NasError`."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        known = ", ".join(sorted(fields)) or "none"
+        raise NasError(f"{what} has no option(s) {', '.join(unknown)}; known: {known}")
+    try:
+        return cls(**options)
+    except TypeError as e:  # a wrong type that __post_init__ did not catch
+        raise NasError(f"{what}: bad options {dict(options)} ({e})") from None
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one thread for the duration (the caller's setting is restored after).
+
+    A controller's models are tiny (a ~50k-parameter LSTM fed one step at a time, a Gaussian
+    process over a few hundred points): no op is big enough to gain from threads, and on a
+    busy machine (a driver next to training workers) waking torch's thread pool costs 10-20x
+    the work itself.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+CONTROLLERS: Registry[type[Controller]] = Registry("controller", ("controllers",))
+
+
+def register_controller(cls: type[Controller]) -> type[Controller]:
+    """Class decorator: register a controller under its ``name``."""
+    CONTROLLERS.register(cls.name, cls)
+    return cls
+
+
+def create_controller(name: str, space: Space, seed: int = 0, **options: Any) -> Controller:
+    """The controller ``name`` for ``space``; unknown names and options raise NasError."""
+    return CONTROLLERS.get(name)(space, seed=seed, **options)
+
+
+def list_controllers() -> list[str]:
+    return CONTROLLERS.names()

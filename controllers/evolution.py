@@ -1,0 +1,85 @@
+"""Regularized (aging) evolution (Real, Aggarwal, Huang & Le, AAAI 2019).
+
+A population of the ``population_size`` most recent results; each new child copies the best of
+``sample_size`` members drawn at random (a tournament) and changes one decision to a different
+option. The child joins the population and the *oldest* member dies, whatever its fitness:
+ageing keeps the search from resting on one lucky architecture and makes it robust to noisy
+rewards. Until ``population_size`` children have been proposed, children are random.
+
+Fitness is the controller's :meth:`~controllers.base.Controller.reward` (validation accuracy,
+or accuracy traded against a cost); a failed child has fitness 0 and simply ages out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+from controllers.base import Controller, RewardConfig, register_controller
+from nas.errors import NasError
+from nas.genome import Genome
+from nas.space import Space
+
+
+@dataclasses.dataclass
+class EvolutionConfig(RewardConfig):
+    population_size: int = 20  # P: results kept alive; the first P children are random
+    sample_size: int = 5  # S: tournament size; larger S exploits the best members more
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.population_size < 1 or self.sample_size < 1:
+            raise NasError("evolution: population_size and sample_size must be >= 1")
+
+
+@register_controller
+class RegularizedEvolution(Controller):
+    name = "evolution"
+    Config = EvolutionConfig
+    config: EvolutionConfig
+
+    def __init__(self, space: Space, *, seed: int = 0, **options: Any) -> None:
+        super().__init__(space, seed=seed, **options)
+        self.rng = random.Random(self.seed)
+        # (option indices, fitness), oldest first
+        self.population: deque[tuple[tuple[int, ...], float]] = deque()
+        self.proposed = 0
+        # decisions with a real choice: mutating a one-option decision would change nothing
+        self._mutable = [i for i, d in enumerate(space.decisions) if len(d.options) > 1]
+
+    def propose(self) -> Genome:
+        self.proposed += 1
+        if self.proposed <= self.config.population_size or not self.population:
+            return self.space.sample(self.rng)
+        k = min(self.config.sample_size, len(self.population))
+        # max() keeps the first of equals, so ties go to the earlier draw: seeded, repeatable
+        parent, _ = max(self.rng.sample(list(self.population), k), key=lambda m: m[1])
+        return self.space.from_indices(self.mutate(parent))
+
+    def mutate(self, indices: tuple[int, ...]) -> list[int]:
+        """``indices`` with one decision moved to a different option, chosen uniformly."""
+        child = list(indices)
+        if not self._mutable:  # a space of one genome: nothing to mutate
+            return child
+        i = self.rng.choice(self._mutable)
+        n = len(self.space.decisions[i].options)
+        child[i] = (child[i] + self.rng.randrange(1, n)) % n  # any option but the current one
+        return child
+
+    def tell(self, genome: Genome, metrics: Mapping[str, float] | None) -> None:
+        indices = tuple(self.space.to_indices(self.space.validate(genome)))
+        self.population.append((indices, self.reward(metrics)))
+        while len(self.population) > self.config.population_size:
+            self.population.popleft()  # the oldest dies, however fit
+
+    def _state(self) -> dict[str, Any]:
+        return {"rng": self.rng.getstate(), "population": list(self.population),
+                "proposed": self.proposed}
+
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        self.rng.setstate(state["rng"])
+        self.population = deque((tuple(i), float(f)) for i, f in state["population"])
+        self.proposed = int(state["proposed"])

@@ -1,0 +1,239 @@
+"""Any Optuna sampler as a controller, through ask-and-tell on an in-memory study.
+
+Each decision is one parameter, suggested in decision order: a categorical parameter over the
+decision's options for TPE (Bergstra et al. 2011; multivariate, Falkner et al. 2018), the
+Gaussian process (``gp``), ``random`` and NSGA-II (Deb et al. 2002). CMA-ES (Hansen 2016) works
+on numbers, and Optuna hands categorical parameters to a random fallback, so for ``cmaes``
+each decision is the integer index of its option instead, with CMA-ES with margin (Hamano et
+al. 2022) keeping every index reachable; the option order then acts as a (weak) neighbourhood.
+
+Single-objective samplers maximise the controller's reward (accuracy, or accuracy traded
+against a cost). ``nsga2`` optimises two objectives, accuracy (max) and a cost (min: ``flops``
+by default, ``params`` or ``latency_ms``), and keeps the Pareto front (:meth:`pareto_front`).
+
+Pruners (median, successive halving, Hyperband) stop unpromising children early through
+:meth:`should_prune`, fed each child's per-epoch validation accuracy. A failed child is told
+as the worst reward (0) so that the model learns to avoid it (for ``nsga2``, a failed trial).
+
+This study lives in memory and belongs to the controller; the search driver's run study is a
+separate record. ``state_dict`` keeps a pickle of the whole study (trials, the sampler's random
+state and caches, the pruner), so a resumed controller proposes exactly what the original
+would have.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib.util
+import logging
+import pickle
+import warnings
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
+from optuna.study import StudyDirection
+from optuna.trial import TrialState
+
+from controllers.base import Controller, RewardConfig, one_thread, register_controller
+from nas.errors import NasError
+from nas.genome import Genome
+from nas.space import Space
+
+SAMPLERS = ("tpe", "cmaes", "gp", "random", "nsga2")
+PRUNERS = ("none", "median", "sha", "hyperband")
+
+
+@dataclasses.dataclass
+class OptunaConfig(RewardConfig):
+    sampler: str = "tpe"  # one of SAMPLERS
+    pruner: str = "none"  # one of PRUNERS; acts through should_prune
+    n_startup_trials: int = 10  # random trials before the model is used (tpe, gp, cmaes)
+    multivariate: bool = True  # tpe: one joint density over all decisions, not one each
+    population_size: int = 20  # nsga2: children per generation
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise NasError(f"optuna: unknown sampler {self.sampler!r}; known: "
+                           f"{', '.join(SAMPLERS)}")
+        if self.pruner not in PRUNERS:
+            raise NasError(f"optuna: unknown pruner {self.pruner!r}; known: "
+                           f"{', '.join(PRUNERS)}")
+        if self.sampler == "nsga2":
+            if self.cost is None:
+                self.cost = "flops"  # NSGA-II needs a second objective
+            if self.pruner != "none":
+                raise NasError("optuna: Optuna cannot prune multi-objective (nsga2) trials; "
+                               "use pruner 'none'")
+        super().__post_init__()
+
+    def _cost_is_objective(self) -> bool:
+        return self.sampler == "nsga2"
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the in-memory study's per-trial log lines and experimental-API warnings."""
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            yield
+    finally:
+        optuna.logging.set_verbosity(level)
+
+
+@register_controller
+class OptunaController(Controller):
+    name = "optuna"
+    Config = OptunaConfig
+    config: OptunaConfig
+
+    def __init__(self, space: Space, *, seed: int = 0, **options: Any) -> None:
+        super().__init__(space, seed=seed, **options)
+        self.multi_objective = self.config.sampler == "nsga2"
+        self._by_index = self.config.sampler == "cmaes"
+        self.distributions: dict[str, BaseDistribution] = {
+            d.name: (IntDistribution(0, len(d.options) - 1) if self._by_index
+                     else CategoricalDistribution(d.options))
+            for d in space.decisions}
+        self.study = self._new_study(self._make_sampler(), self._make_pruner())
+        self.pending: dict[Genome, list[int]] = {}  # genome -> numbers of its open trials
+        self.pruned: set[int] = set()  # open trials that should_prune stopped
+
+    # --- construction --------------------------------------------------------------------
+
+    def _make_sampler(self) -> optuna.samplers.BaseSampler:
+        cfg, seed = self.config, self.seed
+        with _quiet():
+            if cfg.sampler == "tpe":
+                return optuna.samplers.TPESampler(n_startup_trials=cfg.n_startup_trials,
+                                                  multivariate=cfg.multivariate, seed=seed)
+            if cfg.sampler == "cmaes":
+                if importlib.util.find_spec("cmaes") is None:
+                    raise NasError("optuna sampler 'cmaes' needs the cmaes package: "
+                                   "pip install cmaes")
+                return optuna.samplers.CmaEsSampler(n_startup_trials=cfg.n_startup_trials,
+                                                    with_margin=True, seed=seed)
+            if cfg.sampler == "gp":
+                return optuna.samplers.GPSampler(n_startup_trials=cfg.n_startup_trials,
+                                                 seed=seed)
+            if cfg.sampler == "random":
+                return optuna.samplers.RandomSampler(seed=seed)
+            return optuna.samplers.NSGAIISampler(population_size=cfg.population_size,
+                                                 seed=seed)
+
+    def _make_pruner(self) -> optuna.pruners.BasePruner:
+        return {
+            "none": optuna.pruners.NopPruner,
+            "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=5,
+                                                          n_warmup_steps=1),
+            "sha": optuna.pruners.SuccessiveHalvingPruner,
+            "hyperband": optuna.pruners.HyperbandPruner,
+        }[self.config.pruner]()
+
+    def _new_study(self, sampler: optuna.samplers.BaseSampler,
+                   pruner: optuna.pruners.BasePruner) -> optuna.Study:
+        directions: list[StudyDirection] = [StudyDirection.MAXIMIZE]
+        if self.multi_objective:
+            directions.append(StudyDirection.MINIMIZE)
+        with _quiet():
+            return optuna.create_study(sampler=sampler, pruner=pruner, directions=directions)
+
+    # --- ask and tell --------------------------------------------------------------------
+
+    def propose(self) -> Genome:
+        with _quiet(), one_thread():  # one_thread: the gp sampler fits its model in torch
+            # fixed distributions are suggested in dict order: the space's decision order
+            trial = self.study.ask(self.distributions)
+        genome = self._genome(trial.params)
+        self.pending.setdefault(genome, []).append(trial.number)
+        return genome
+
+    def _genome(self, params: Mapping[str, Any]) -> Genome:
+        if self._by_index:
+            return self.space.from_indices([int(params[d.name]) for d in self.space.decisions])
+        return self.space.genome({d.name: params[d.name] for d in self.space.decisions})
+
+    def _params(self, genome: Genome) -> dict[str, Any]:
+        if self._by_index:
+            return dict(zip(self.distributions, self.space.to_indices(genome), strict=True))
+        return genome.as_dict()
+
+    def _values(self, metrics: Mapping[str, float] | None) -> list[float] | None:
+        """The objective value(s) of a result; None for a failed multi-objective trial."""
+        if not self.multi_objective:
+            return [self.reward(metrics)]
+        if metrics is None:
+            return None
+        cost = self.config.cost
+        assert cost is not None  # set by OptunaConfig for nsga2
+        if cost not in metrics:
+            raise NasError(f"optuna nsga2 minimises {cost!r} but this result has only "
+                           f"{', '.join(sorted(metrics))}")
+        return [float(metrics["accuracy"]), float(metrics[cost])]
+
+    def tell(self, genome: Genome, metrics: Mapping[str, float] | None) -> None:
+        genome = self.space.validate(genome)
+        values = self._values(metrics)
+        open_trials = self.pending.get(genome)
+        with _quiet():
+            if not open_trials:  # a result we did not ask for: record it as a finished trial
+                state = TrialState.COMPLETE if values is not None else TrialState.FAIL
+                self.study.add_trial(optuna.trial.create_trial(
+                    state=state, values=values, params=self._params(genome),
+                    distributions=self.distributions))
+                return
+            number = open_trials.pop(0)
+            if not open_trials:
+                del self.pending[genome]
+            if number in self.pruned:
+                self.pruned.discard(number)
+                self.study.tell(number, state=TrialState.PRUNED)
+            elif values is None:
+                self.study.tell(number, state=TrialState.FAIL)
+            else:
+                self.study.tell(number, values)
+
+    def should_prune(self, genome: Genome, step: int, accuracy: float) -> bool:
+        """Report ``accuracy`` at ``step`` to the genome's oldest open trial; ask the pruner."""
+        if self.config.pruner == "none":
+            return False
+        open_trials = self.pending.get(self.space.validate(genome))
+        if not open_trials:
+            return False
+        number = open_trials[0]
+        frozen = self.study.get_trials(deepcopy=False)[number]
+        trial = optuna.Trial(self.study, frozen._trial_id)
+        with _quiet():
+            if step not in frozen.intermediate_values:  # a repeated report is an error
+                trial.report(float(accuracy), step)
+            prune = trial.should_prune()
+        if prune:
+            self.pruned.add(number)
+        return prune
+
+    # --- results -------------------------------------------------------------------------
+
+    def pareto_front(self) -> list[tuple[Genome, list[float]]]:
+        """The non-dominated results (nsga2: accuracy vs cost; else the best one), by number."""
+        best = self.study.best_trials if self.multi_objective else [self.study.best_trial]
+        return [(self._genome(t.params), list(t.values)) for t in best]
+
+    # --- state ---------------------------------------------------------------------------
+
+    def _state(self) -> dict[str, Any]:
+        # the whole in-memory study: trials, the sampler's RNG and caches, and whatever the
+        # sampler keeps in the storage (NSGA-II caches its parent population there)
+        return {"study": pickle.dumps(self.study),
+                "pending": [(g.to_dict(), list(n)) for g, n in self.pending.items()],
+                "pruned": sorted(self.pruned)}
+
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        self.study = pickle.loads(state["study"])
+        self.pending = {Genome.from_dict(g, validate=False): list(n)
+                        for g, n in state["pending"]}
+        self.pruned = set(state["pruned"])

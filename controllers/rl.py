@@ -1,0 +1,238 @@
+"""The policy-gradient controller of Zoph & Le (ICLR 2017), with ENAS's stabilisers.
+
+An LSTM emits a genome one decision at a time. Step ``t`` reads an input vector (a learned
+start vector at ``t = 0``, afterwards the embedding of the option chosen at ``t - 1``), and a
+linear head per decision turns the hidden state into that decision's logits, so decisions may
+have different numbers of options. Logits are divided by a temperature and squashed by
+``c * tanh`` (ENAS, Pham et al. 2018): the policy can never become certain, which keeps it
+exploring after a run of lucky children.
+
+Learning is REINFORCE: after every ``batch_size`` results, one Adam step on
+
+    loss = -mean_b[(R_b - baseline) * log p(genome_b)] - entropy_weight * mean_b[H_b]
+
+where ``baseline`` is an exponential moving average of past rewards (variance reduction) and
+``H_b`` is the policy's entropy along genome ``b``'s decisions (an exploration bonus). The
+log-probabilities are recomputed under the *current* policy for the genomes that were told
+(teacher forcing), so results may arrive in any order, from any proposer (asynchronous
+search), at the price of being slightly off-policy for children proposed a few updates ago.
+
+The reward is the controller's :meth:`~controllers.base.Controller.reward` (accuracy as a
+fraction, or MnasNet's accuracy x (cost/target)^w), optionally shaped: ``"cubed"`` as in
+Zoph & Le, who cube the accuracy so that the last points of accuracy weigh more.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from controllers.base import Controller, RewardConfig, one_thread, register_controller
+from nas.errors import NasError
+from nas.genome import Genome
+from nas.space import Space
+
+SHAPINGS = ("linear", "cubed")
+
+
+@dataclasses.dataclass
+class RLConfig(RewardConfig):
+    hidden_size: int = 64  # LSTM width and embedding size (ENAS: 64)
+    temperature: float = 5.0  # logits / T before clipping; > 1 flattens the policy (ENAS: 5)
+    tanh_constant: float | None = 2.5  # logits -> c * tanh(logits); None turns clipping off
+    learning_rate: float = 0.05  # Adam; high because a search gets only ~100 updates
+    entropy_weight: float = 1e-4  # bonus on the sampled decisions' entropy (ENAS: 1e-4)
+    baseline_decay: float = 0.95  # EMA decay of the reward baseline (ENAS: 0.99)
+    batch_size: int = 1  # results per policy update (Zoph & Le update after each batch)
+    shaping: str = "linear"  # "linear": the reward itself; "cubed": reward ** 3 (Zoph & Le)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.shaping not in SHAPINGS:
+            raise NasError(f"rl: unknown shaping {self.shaping!r}; known: {', '.join(SHAPINGS)}")
+        if self.batch_size < 1 or self.hidden_size < 1 or self.temperature <= 0:
+            raise NasError("rl: batch_size and hidden_size must be >= 1, temperature > 0")
+
+
+class Policy(nn.Module):
+    """The LSTM that emits one categorical choice per decision; see the module docstring.
+
+    The decisions' heads (and embeddings) are stored stacked, padded to the largest option
+    count with a mask, so that scoring a batch of genomes is one LSTM call and one batched
+    product instead of a Python loop over decisions: D decisions of K_t options,
+    K = max K_t, H = hidden size.
+    """
+
+    offsets: Tensor  # (D,) first embedding row of each decision
+    valid: Tensor  # (D, K) which padded options are real
+
+    def __init__(self, num_options: Sequence[int], hidden_size: int, temperature: float,
+                 tanh_constant: float | None) -> None:
+        super().__init__()
+        self.num_options = list(num_options)
+        self.temperature = temperature
+        self.tanh_constant = tanh_constant
+        d, k = len(self.num_options), max(self.num_options)
+        self.start = nn.Parameter(torch.zeros(1, 1, hidden_size))  # the input at step 0
+        self.lstm = nn.LSTM(hidden_size, hidden_size, batch_first=True)
+        self.head_weight = nn.Parameter(torch.zeros(d, k, hidden_size))  # head t: (K, H)
+        self.head_bias = nn.Parameter(torch.zeros(d, k))
+        # decision t's chosen option is the input at step t + 1; option j of decision t is
+        # row offsets[t] + j of one shared table (the last decision's rows are never read)
+        self.embedding = nn.Embedding(sum(self.num_options), hidden_size)
+        offsets = torch.tensor([0, *self.num_options[:-1]]).cumsum(0)
+        self.register_buffer("offsets", offsets, persistent=False)  # (D,)
+        valid = torch.arange(k)[None, :] < torch.tensor(self.num_options)[:, None]
+        self.register_buffer("valid", valid, persistent=False)  # (D, K) real options
+
+    def clip(self, logits: Tensor) -> Tensor:
+        """Temperature, then ``c * tanh`` (ENAS): |logit| <= c, so no option is ever certain."""
+        logits = logits / self.temperature
+        if self.tanh_constant is not None:
+            logits = self.tanh_constant * torch.tanh(logits)
+        return logits
+
+    def sample(self, batch: int, generator: torch.Generator | None = None) -> Tensor:
+        """``batch`` genomes as option indices (B, D), one decision at a time."""
+        w_ih, w_hh, b_ih, b_hh = (self.lstm.get_parameter(f"{n}_l0")
+                                  for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+        x = self.start[0].expand(batch, -1)  # (B, H)
+        h = c = x.new_zeros(x.shape)  # nn.LSTM's zero initial state
+        picked = []
+        for t, k in enumerate(self.num_options):
+            # one step of self.lstm (the same weights, without nn.LSTM's per-call overhead)
+            h, c = torch.lstm_cell(x, (h, c), w_ih, w_hh, b_ih, b_hh)  # (B, H) each
+            logits = self.clip(h @ self.head_weight[t, :k].T + self.head_bias[t, :k])  # (B, K_t)
+            choice = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator)
+            picked.append(choice)  # (B, 1)
+            x = self.embedding(choice[:, 0] + self.offsets[t])  # (B, H)
+        return torch.cat(picked, dim=1)
+
+    def distributions(self, choices: Tensor) -> Tensor:
+        """Log-probabilities (B, D, K) of every decision's options, by teacher forcing.
+
+        Decision t's distribution depends on ``choices[:, :t]`` only (the LSTM is causal);
+        padding options get log-probability -inf.
+        """
+        b = choices.shape[0]
+        previous = self.embedding(choices[:, :-1] + self.offsets[:-1])  # (B, D-1, H)
+        x = torch.cat([self.start.expand(b, 1, -1), previous], dim=1)  # (B, D, H)
+        h, _ = self.lstm(x)  # (B, D, H)
+        logits = torch.einsum("bdh,dkh->bdk", h, self.head_weight) + self.head_bias
+        logits = self.clip(logits).masked_fill(~self.valid, float("-inf"))  # (B, D, K)
+        return torch.log_softmax(logits, dim=-1)
+
+    def forward(self, choices: Tensor) -> tuple[Tensor, Tensor]:
+        """Score genomes ``choices`` (B, D): their log-probabilities (B,) and the entropies
+        of the decisions' distributions along each of them, summed over decisions (B,)."""
+        log_p = self.distributions(choices)  # (B, D, K)
+        chosen = log_p.gather(2, choices[:, :, None]).squeeze(2)  # (B, D)
+        # padding has p = 0 and log p = -inf; zero the log first so that neither the product
+        # nor its gradient meets 0 * inf
+        p_log_p = log_p.exp() * log_p.masked_fill(~self.valid, 0.0)  # (B, D, K)
+        return chosen.sum(dim=1), -p_log_p.sum(dim=(1, 2))
+
+
+@register_controller
+class PolicyGradient(Controller):
+    name = "rl"
+    Config = RLConfig
+    config: RLConfig
+
+    def __init__(self, space: Space, *, seed: int = 0, **options: Any) -> None:
+        super().__init__(space, seed=seed, **options)
+        cfg = self.config
+        self.batch_size = cfg.batch_size
+        # a private generator: the controller neither reads nor disturbs torch's global RNG
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self.policy = Policy([len(d.options) for d in space.decisions], cfg.hidden_size,
+                             cfg.temperature, cfg.tanh_constant)
+        with torch.no_grad():  # Zoph & Le and ENAS: weights uniform in [-0.1, 0.1]
+            for p in self.policy.parameters():
+                p.uniform_(-0.1, 0.1, generator=self.generator)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.learning_rate)
+        self.baseline: float | None = None  # EMA of rewards; set by the first batch
+        self.buffer: list[tuple[list[int], float]] = []  # told, not yet learned from
+        self.updates = 0
+        # one record per update, for reports (entropy over time): update, time, entropy (the
+        # batch's mean policy entropy in nats, summed over decisions), reward, baseline
+        self.history: list[dict[str, float]] = []
+
+    def propose(self) -> Genome:
+        return self.propose_batch(1)[0]
+
+    def propose_batch(self, n: int) -> list[Genome]:
+        with torch.no_grad(), one_thread():
+            choices = self.policy.sample(n, generator=self.generator)  # (n, D)
+        return [self.space.from_indices(row) for row in choices.tolist()]
+
+    def tell(self, genome: Genome, metrics: Mapping[str, float] | None) -> None:
+        indices = self.space.to_indices(self.space.validate(genome))
+        self.buffer.append((indices, self.shape(self.reward(metrics))))
+        if len(self.buffer) >= self.batch_size:
+            batch, self.buffer = self.buffer, []
+            with one_thread():
+                self.update(batch)
+
+    def shape(self, r: float) -> float:
+        return r**3 if self.config.shaping == "cubed" else r
+
+    def update(self, batch: Sequence[tuple[Sequence[int], float]]) -> None:
+        """One REINFORCE step on ``batch`` of (option indices, shaped reward)."""
+        cfg = self.config
+        choices = torch.tensor([list(i) for i, _ in batch], dtype=torch.long)  # (B, D)
+        rewards = torch.tensor([r for _, r in batch], dtype=torch.float32)  # (B,)
+        mean = float(rewards.mean())
+        if self.baseline is None:
+            self.baseline = mean  # start the EMA at the first rewards, not at 0
+        advantage = rewards - self.baseline  # (B,)
+        log_prob, entropy = self.policy(choices)  # (B,), (B,)
+        loss = -(advantage * log_prob).mean() - cfg.entropy_weight * entropy.mean()
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        self.baseline = cfg.baseline_decay * self.baseline + (1 - cfg.baseline_decay) * mean
+        self.updates += 1
+        self.history.append({"update": float(self.updates), "time": time.time(),
+                             "entropy": float(entropy.detach().mean()), "reward": mean,
+                             "baseline": float(self.baseline)})
+
+    def probabilities(self) -> list[list[float]]:
+        """Each decision's option probabilities given the most likely earlier choices.
+
+        A readable summary of what the policy has learned (greedy decoding, no sampling).
+        """
+        policy, out = self.policy, []
+        with torch.no_grad(), one_thread():
+            choices = torch.zeros(1, len(policy.num_options), dtype=torch.long)  # (1, D)
+            for t, k in enumerate(policy.num_options):
+                # teacher forcing is causal: decision t's distribution reads choices[:, :t]
+                log_p = policy.distributions(choices)  # (1, D, K)
+                p = log_p[0, t, :k].exp()
+                out.append(p.tolist())
+                choices[0, t] = int(p.argmax())
+        return out
+
+    def _state(self) -> dict[str, Any]:
+        return {"policy": copy.deepcopy(self.policy.state_dict()),
+                "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+                "generator": self.generator.get_state(),
+                "baseline": self.baseline,
+                "buffer": [(list(i), r) for i, r in self.buffer],
+                "updates": self.updates,
+                "history": [dict(h) for h in self.history]}
+
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.baseline = state["baseline"]
+        self.buffer = [(list(i), float(r)) for i, r in state["buffer"]]
+        self.updates = int(state["updates"])
+        self.history = [dict(h) for h in state.get("history", [])]  # absent in older states

@@ -1,0 +1,209 @@
+"""Controllers measured on a tabular benchmark: best accuracy found versus number of queries.
+
+Each controller runs once per seed against a :class:`~nas.tabular.TabularEvaluator`:
+propose, look the genome up, tell, until it has spent its query budget. The measure is the
+best accuracy found so far after each query, summarised over seeds (mean and standard
+deviation) at a few budgets, and drawn as curves with a band.
+
+Counting queries (NAS-Bench-201's convention). A query is the evaluation of a *distinct*
+architecture. When a controller proposes an architecture it has already been answered for,
+the answer comes from the cache, is told to the controller again (as a real search driver
+would do), and costs nothing. The same rule holds for every controller. So that a controller
+that has collapsed onto known architectures still ends, after ``max_revisits`` free revisits
+in a row the next proposal is charged as a query whatever it is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nas.errors import NasError
+from nas.genome import Genome
+from nas.space import Space
+from nas.tabular import TabularEvaluator
+
+CHECKPOINTS = (10, 25, 50, 100)  # budgets at which the summary reports the best so far
+MAX_REVISITS = 1000  # free revisits in a row before a revisit is charged as a query
+
+
+@dataclass(frozen=True)
+class ControllerSpec:
+    """A controller and its options, written ``name[:option=value[:option=value...]]``.
+
+    For example ``rl``, ``optuna:sampler=cmaes`` or ``evolution:population_size=50``; the whole
+    text is the label used in tables, JSON and plots.
+    """
+
+    label: str
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> ControllerSpec:
+        name, *pairs = text.strip().split(":")
+        if not name:
+            raise NasError(f"empty controller name in {text!r}")
+        options: dict[str, Any] = {}
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep or not key:
+                raise NasError(f"controller {text!r}: expected option=value, got {pair!r}")
+            options[key] = _literal(value)
+        return cls(text.strip(), name, options)
+
+
+def _literal(text: str) -> Any:
+    """A command-line option value: int, float, true/false, none, or else the string."""
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_specs(text: str, space: Space) -> list[ControllerSpec]:
+    """Comma-separated controller specs, each checked (name and options) before any runs."""
+    from controllers import create_controller
+
+    specs = [ControllerSpec.parse(part) for part in text.split(",") if part.strip()]
+    if not specs:
+        raise NasError("no controller given; e.g. --controller rl,optuna,evolution,random")
+    labels = [s.label for s in specs]
+    if len(set(labels)) != len(labels):
+        raise NasError(f"controller listed twice in {text!r}")
+    for spec in specs:
+        create_controller(spec.name, space, 0, **spec.options)  # unknown name/option: NasError
+    return specs
+
+
+@dataclass
+class Run:
+    """One controller, one seed."""
+
+    accuracies: np.ndarray  # (queries,) the accuracy each query found
+    curve: np.ndarray  # (queries,) best accuracy found after each query (running maximum)
+    revisits: int  # proposals answered from the cache for free
+    distinct: int  # distinct architectures evaluated (= queries unless revisits were charged)
+    best: Genome  # the best genome found
+
+
+def run_controller(spec: ControllerSpec, evaluator: TabularEvaluator, seed: int, queries: int,
+                   max_revisits: int = MAX_REVISITS) -> Run:
+    """Run ``spec`` with ``seed`` for ``queries`` distinct evaluations (see module docstring)."""
+    from controllers import create_controller
+
+    controller = create_controller(spec.name, evaluator.space, seed, **spec.options)
+    costs = any(m != "accuracy" for m in controller.required_metrics())
+    seen: dict[Genome, dict[str, float]] = {}
+    accuracies = np.empty(queries)
+    best, best_genome = -math.inf, None
+    done = revisits = in_a_row = 0
+    while done < queries:
+        genome = controller.propose()
+        if genome in seen and in_a_row < max_revisits:
+            revisits += 1
+            in_a_row += 1
+            controller.tell(genome, seen[genome])
+            continue
+        metrics = seen.get(genome) or evaluator.metrics(genome, costs=costs)
+        seen[genome] = metrics
+        if metrics["accuracy"] > best:
+            best, best_genome = metrics["accuracy"], genome
+        accuracies[done] = metrics["accuracy"]
+        done += 1
+        in_a_row = 0
+        controller.tell(genome, metrics)
+    assert best_genome is not None
+    return Run(accuracies, np.maximum.accumulate(accuracies), revisits, len(seen), best_genome)
+
+
+@dataclass
+class Benchmark:
+    """Every run of every controller: ``runs[label][seed]``."""
+
+    queries: int
+    seeds: int
+    optimum: float  # the table's best accuracy
+    runs: dict[str, list[Run]]
+
+    def curves(self, label: str) -> np.ndarray:
+        """(seeds, queries) best-so-far accuracies."""
+        return np.stack([r.curve for r in self.runs[label]])
+
+    def checkpoints(self) -> list[int]:
+        """The summary's budgets: those of CHECKPOINTS within the budget, and the budget."""
+        return sorted({q for q in CHECKPOINTS if q <= self.queries} | {self.queries})
+
+    def summary(self) -> dict[str, dict[str, dict[str, float]]]:
+        """``{label: {"<queries>": {"mean": .., "std": ..}}}``; std over seeds (ddof=1)."""
+        out: dict[str, dict[str, dict[str, float]]] = {}
+        for label in self.runs:
+            at = self.curves(label)
+            ddof = 1 if self.seeds > 1 else 0
+            out[label] = {str(q): {"mean": float(at[:, q - 1].mean()),
+                                   "std": float(at[:, q - 1].std(ddof=ddof))}
+                          for q in self.checkpoints()}
+        return out
+
+
+def run_benchmark(specs: Sequence[ControllerSpec], evaluator: TabularEvaluator, queries: int,
+                  seeds: int, on_run: Callable[[ControllerSpec, int], None] | None = None
+                  ) -> Benchmark:
+    """Run every spec with seeds 0 .. seeds-1; ``on_run(spec, seed)`` after each run."""
+    if queries < 1 or seeds < 1:
+        raise NasError(f"queries and seeds must be at least 1, got {queries} and {seeds}")
+    if queries > len(evaluator):
+        raise NasError(f"{queries} queries is more than the table's {len(evaluator)} archs")
+    runs: dict[str, list[Run]] = {}
+    for spec in specs:
+        runs[spec.label] = []
+        for seed in range(seeds):
+            runs[spec.label].append(run_controller(spec, evaluator, seed, queries))
+            if on_run is not None:
+                on_run(spec, seed)
+    return Benchmark(queries, seeds, evaluator.best()[1], runs)
+
+
+def plot(bench: Benchmark, path: str | Path, title: str = "") -> Path:
+    """Best-so-far curves, mean over seeds with a +-1 std band, all controllers in one PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig = Figure(figsize=(7, 4.5), dpi=120)
+    FigureCanvasAgg(fig)  # Agg, without touching pyplot's global backend
+    ax = fig.add_subplot()
+    x = np.arange(1, bench.queries + 1)
+    low = math.inf
+    for label in bench.runs:
+        at = bench.curves(label)
+        mean, std = at.mean(axis=0), at.std(axis=0)
+        (line,) = ax.plot(x, mean, label=label, linewidth=1.6)
+        ax.fill_between(x, mean - std, np.minimum(mean + std, bench.optimum),
+                        color=line.get_color(), alpha=0.15, linewidth=0)
+        low = min(low, float((mean - std)[min(9, bench.queries - 1)]))  # from 10 queries on
+    ax.axhline(bench.optimum, color="black", linestyle="--", linewidth=1,
+               label=f"optimum {bench.optimum:.2f}")
+    ax.set_ylim(low - 0.1, bench.optimum + 0.1)
+    ax.set_xlim(1, bench.queries)
+    ax.set_xlabel("queries (distinct architectures evaluated)")
+    ax.set_ylabel("best test accuracy found (%)")
+    ax.set_title(title or f"mean and std over {bench.seeds} seeds")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
