@@ -1,0 +1,139 @@
+"""``nas search``: run a search (or resume one) on Ray; see :mod:`nas.search`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from nas.commands._common import parse_options
+from nas.errors import NasError
+
+EXAMPLES = """examples:
+  nas search                                    # a short search on the bundled digits, CPU
+  nas search --space nasnet --controller rl --dataset cifar10 --gpus 8 --trials 500
+  nas search --space resnet --time-budget 2h --cost flops --cost-target 3e8
+  nas search --resume nasnet-rl-20250101-120000 # after Ctrl-C, kill -9 or a crash
+"""
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "search", help="search a space for the best architecture (Ray, resumable)",
+        description="Propose children with a controller, train them in parallel on every GPU "
+        "(or CPU workers) with Ray, record each in the run's Optuna study. Every run is "
+        "runs/<name>/ and can be resumed after any stop.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    what = p.add_argument_group("what to search (fixed for the life of a run)")
+    what.add_argument("--space", help="search space (`nas spaces`); default nasnet")
+    what.add_argument("--space-option", action="append", metavar="KEY=VALUE",
+                      help="a network-level space option, e.g. cells=2 (repeatable)")
+    what.add_argument("--controller",
+                      help="rl, optuna, evolution or random; default evolution")
+    what.add_argument("--option", action="append", metavar="KEY=VALUE",
+                      help="a controller option, e.g. batch_size=4 (repeatable)")
+    what.add_argument("--dataset", help="digits (default, offline), cifar10 or imagefolder")
+    what.add_argument("--data-dir", help="where the dataset lives")
+    what.add_argument("--epochs", type=float, help="training epochs per child; default 2")
+    what.add_argument("--recipe", metavar="JSON|FILE",
+                      help='training recipe overrides, e.g. \'{"lr": 0.05}\' or a JSON file')
+    what.add_argument("--seed", type=int, help="the controller's seed; default 0")
+    what.add_argument("--cost", choices=["flops", "params", "latency"],
+                      help="trade accuracy against this cost (MnasNet reward)")
+    what.add_argument("--cost-target", type=float, help="the cost at which reward = accuracy")
+    what.add_argument("--early-stop", action="store_true", default=None,
+                      help="stop weak children early (asynchronous successive halving)")
+    what.add_argument("--limit", type=int, help="use at most this many training images")
+    what.add_argument("--storage", metavar="URL",
+                      help="Optuna storage URL (default: SQLite study.db in the run directory)")
+    budget = p.add_argument_group("budget (counted over the whole run)")
+    budget.add_argument("--trials", type=int, help="children to train; default 12")
+    budget.add_argument("--time-budget", metavar="T",
+                        help="no child starts after T (3600, 90s, 30m, 2h)")
+    how = p.add_argument_group("where to run")
+    how.add_argument("--gpus", type=float, help="GPUs to use; default every GPU Ray sees")
+    how.add_argument("--gpus-per-trial", type=float,
+                     help="GPU share per child; 0.5 packs two per GPU; default 1")
+    how.add_argument("--cpus-per-trial", type=float,
+                     help="CPU cores per child; default 1 (on GPUs: up to 1)")
+    how.add_argument("--address", help="an existing Ray cluster: auto or HOST:PORT; 'local' "
+                     "starts Ray here (e.g. to resume a run made on a cluster)")
+    how.add_argument("--max-retries", type=int,
+                     help="times a child runs again when its worker or node dies; default 2")
+    run = p.add_argument_group("the run")
+    run.add_argument("--name", help="run name; default SPACE-CONTROLLER-TIME")
+    run.add_argument("--runs-dir", default="runs", help="where runs live; default ./runs")
+    run.add_argument("--resume", metavar="RUN", help="continue this run where it stopped")
+    run.add_argument("--plain", action="store_true",
+                     help="one line per finished child instead of the live view")
+    p.set_defaults(func=main)
+
+
+def _recipe(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    path = Path(text)
+    source = path.read_text() if not text.lstrip().startswith("{") and path.is_file() else text
+    try:
+        recipe = json.loads(source)
+    except json.JSONDecodeError as e:
+        raise NasError(f"--recipe: not a JSON object or file ({e})") from None
+    if not isinstance(recipe, dict):
+        raise NasError('--recipe: expected a JSON object such as {"lr": 0.05}')
+    return recipe
+
+
+def flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The SearchConfig fields given on the command line (None: not given)."""
+    from nas.search import parse_duration
+
+    cost = {"latency": "latency_ms"}.get(args.cost, args.cost)
+    return {
+        "space": args.space, "controller": args.controller, "dataset": args.dataset,
+        "data_dir": args.data_dir, "epochs": args.epochs, "seed": args.seed,
+        "space_options": parse_options(args.space_option) if args.space_option else None,
+        "controller_options": parse_options(args.option) if args.option else None,
+        "recipe": _recipe(args.recipe), "cost": cost, "cost_target": args.cost_target,
+        "early_stop": args.early_stop, "limit": args.limit, "storage": args.storage,
+        "trials": args.trials,
+        "time_budget": parse_duration(args.time_budget) if args.time_budget else None,
+        "gpus": args.gpus, "gpus_per_trial": args.gpus_per_trial,
+        "cpus_per_trial": args.cpus_per_trial, "address": args.address,
+        "max_retries": args.max_retries,
+    }
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops a search as Ctrl-C does: state saved, resumable
+
+
+def main(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from nas.live import LineView, make_view
+    from nas.search import SearchConfig, run_search
+
+    given = flags(args)
+    console = Console(highlight=False)
+    view = LineView(console) if args.plain else make_view(console)
+    signal.signal(signal.SIGTERM, _terminate)
+    if args.resume:
+        if args.name:
+            raise NasError("--resume RUN names the run already; drop --name")
+        result = run_search(resume=args.resume, runs_dir=args.runs_dir, view=view,
+                            overrides=given)
+    else:
+        defaults = SearchConfig()
+        if given["time_budget"] is not None and given["trials"] is None:
+            given["trials"] = None  # a time budget alone: as many children as fit
+            defaults.trials = None
+        config = SearchConfig.from_dict({**defaults.to_dict(),
+                                         **{k: v for k, v in given.items() if v is not None}})
+        result = run_search(config, name=args.name, runs_dir=args.runs_dir, view=view)
+    console.print(f"run: {result.run.path}   (nas status {result.run.name}"
+                  + (f" --runs-dir {args.runs_dir}" if args.runs_dir != "runs" else "") + ")",
+                  soft_wrap=True)
+    return 0

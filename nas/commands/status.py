@@ -1,0 +1,58 @@
+"""``nas status RUN``: one run: its config, the best genomes with their cost, the failures."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from nas.commands._common import console, print_json
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("status", help="one run: best genomes and their cost, failures")
+    p.add_argument("run", help="the run's name (see `nas runs`)")
+    p.add_argument("--runs-dir", default="runs", help="where runs live; default ./runs")
+    p.add_argument("--top", type=int, default=5, help="best genomes to show (5)")
+    p.add_argument("--json", action="store_true", help="print JSON (with the genomes)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from nas.live import duration, human
+    from nas.store import run_status
+
+    status = run_status(args.runs_dir, args.run, top=args.top)
+    if args.json:
+        print_json(status)
+        return 0
+    out = console()
+    c, s = status["config"], status
+    out.print(f"[bold]{s['name']}[/]  {s['state']}  {c['space']} / {c['controller']} / "
+              f"{c['dataset']}, {c['epochs']:g} epoch(s) per child")
+    budget = f"/{c['trials']}" if c.get("trials") is not None else ""
+    out.print(f"children {s['done']}{budget}: {s['counts'].get('ok', 0)} ok, "
+              f"{s['failed']} failed, {s['counts'].get('pruned', 0)} pruned, "
+              f"{s['interrupted']} interrupted (trained again); {duration(s['elapsed'])}; "
+              f"study {s['storage']}")
+    table = Table(title=f"best {len(s['best'])}")
+    for col in ("trial", "accuracy", "params", "flops", "latency", "genome"):
+        table.add_column(col, justify="left" if col == "genome" else "right", no_wrap=True)
+    table.add_column("decisions (whole genomes: --json)", no_wrap=True, overflow="ellipsis",
+                     max_width=50)
+    for b in s["best"]:
+        values = ", ".join(f"{k}={v}" for k, v in b["genome"]["values"].items())
+        latency = b.get("latency_ms")
+        table.add_row(str(b["trial"]), f"{b['accuracy']:.2f}%", human(b.get("params")),
+                      human(b.get("flops")), "-" if latency is None else f"{latency:.2f}ms",
+                      b["genome_id"], values)
+    out.print(table)
+    if s["failures"]:
+        fails = Table(title=f"failures ({len(s['failures'])})")
+        for col in ("trial", "status", "genome", "message"):
+            fails.add_column(col, justify="right" if col == "trial" else "left")
+        for f in s["failures"]:
+            fails.add_row(str(f["trial"]), f["status"], f["genome_id"], f["message"][:100])
+        out.print(fails)
+    return 0

@@ -1,0 +1,493 @@
+"""Where a search keeps everything: the run directory and its Optuna study.
+
+A run is a directory ``runs/<name>/``::
+
+    config.json    the resolved search config (what ``--resume`` reads back)
+    state.pkl      the controller's state and the driver's bookkeeping, replaced atomically
+    summary.json   trials done, best accuracy, state: what ``nas runs`` lists without Optuna
+    search.log     one line per event (start, child dispatched / finished, resume, stop)
+    study.db       the Optuna study (SQLite), unless ``--storage URL`` names a database
+    lock           held (``flock``) by the one process that writes the run
+
+The study holds one trial per child trained, whatever the controller: the genome as params
+(one categorical distribution per decision, so ``optuna-dashboard`` and
+``optuna.visualization`` work) and as a JSON user attr, every metric of the trainer's result
+as user attrs, the status and message, timings and where the child ran; the value is the
+validation accuracy (%). Only the search driver writes it.
+
+The lock is an advisory ``flock`` on ``lock``: the kernel drops it when its process dies, even
+by ``kill -9``, so a stale lock can never block a resume; the pid written inside only names the
+holder in the error message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import math
+import os
+import pickle
+import socket
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.errors import NasError
+from nas.genome import Genome
+
+if TYPE_CHECKING:
+    from nas.space import Space
+
+CONFIG = "config.json"
+STATE = "state.pkl"
+SUMMARY = "summary.json"
+LOG = "search.log"
+STUDY_DB = "study.db"
+LOCK = "lock"
+
+#: ``status`` user attr of a trial whose child was cut off by a killed or stopped search; it
+#: is FAIL in Optuna's terms but is not a result: the genome is trained again on resume.
+INTERRUPTED = "interrupted"
+
+
+# --- small file helpers --------------------------------------------------------------------
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that a reader (or a resume) never sees half a file.
+
+    ``os.replace`` is atomic against a process kill; the data is not fsync'ed, so a power loss
+    may lose the last write (the study's SQLite, in WAL mode with ``synchronous=NORMAL``, makes
+    the same trade).
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_atomic(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+# --- the lock ------------------------------------------------------------------------------
+
+
+class RunLock:
+    """The exclusive right to write one run, held with ``flock`` until :meth:`release`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, run: str) -> RunLock:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 4096).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise NasError(f"run {run!r} is being written by {holder}; wait for that search "
+                           f"to finish or stop it, then resume with --resume {run}") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} "
+                     f"since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    @staticmethod
+    def is_held(path: Path) -> bool:
+        """Whether some live process holds the lock at ``path`` (probes without keeping it)."""
+        if not path.exists():
+            return False
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # closing drops a lock we may just have taken
+        return False
+
+
+# --- the run directory ---------------------------------------------------------------------
+
+
+def check_run_name(name: str) -> str:
+    if not name or name in {".", ".."} or "/" in name or name.startswith("."):
+        raise NasError(f"bad run name {name!r}: use letters, digits, '-', '_' and '.'")
+    return name
+
+
+class RunDir:
+    """One run's directory: its files, its lock and its study's storage URL."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.name = path.name
+
+    # creation and lookup -------------------------------------------------------------------
+
+    @staticmethod
+    def check_free(runs_dir: str | Path, name: str) -> None:
+        """Raise if ``name`` is taken (early; :meth:`create` checks again, atomically)."""
+        if (Path(runs_dir) / check_run_name(name)).exists():
+            raise NasError(f"run {name!r} already exists in {runs_dir}; resume it with "
+                           f"--resume {name} or choose another --name")
+
+    @classmethod
+    def create(cls, runs_dir: str | Path, name: str, config: Mapping[str, Any]) -> RunDir:
+        """Make ``runs_dir/name`` for a new search; a name already in use is an error."""
+        path = Path(runs_dir) / check_run_name(name)
+        try:
+            path.mkdir(parents=True)
+        except FileExistsError:
+            raise NasError(f"run {name!r} already exists in {runs_dir}; resume it with "
+                           f"--resume {name} or choose another --name") from None
+        run = cls(path)
+        run.write_config(config)
+        return run
+
+    @classmethod
+    def open(cls, runs_dir: str | Path, name: str) -> RunDir:
+        """The existing run ``runs_dir/name`` (a missing one names the runs that exist)."""
+        path = Path(runs_dir) / check_run_name(name)
+        if not (path / CONFIG).is_file():
+            known = ", ".join(r.name for r in list_run_dirs(runs_dir)) or "none"
+            raise NasError(f"no run {name!r} in {runs_dir} (runs there: {known}); "
+                           f"`nas runs --runs-dir DIR` lists runs elsewhere")
+        return cls(path)
+
+    # files ---------------------------------------------------------------------------------
+
+    @property
+    def config(self) -> dict[str, Any]:
+        config: dict[str, Any] = read_json(self.path / CONFIG)
+        return config
+
+    def write_config(self, config: Mapping[str, Any]) -> None:
+        write_json(self.path / CONFIG, dict(config))
+
+    def save_state(self, state: Mapping[str, Any]) -> None:
+        """Pickle the driver's state (controller state, told trials, pending genomes)."""
+        write_atomic(self.path / STATE, pickle.dumps(dict(state), protocol=pickle.HIGHEST_PROTOCOL))
+
+    def load_state(self) -> dict[str, Any] | None:
+        path = self.path / STATE
+        if not path.exists():
+            return None
+        state: dict[str, Any] = pickle.loads(path.read_bytes())
+        return state
+
+    def write_summary(self, summary: Mapping[str, Any]) -> None:
+        write_json(self.path / SUMMARY, dict(summary))
+
+    def summary(self) -> dict[str, Any]:
+        path = self.path / SUMMARY
+        summary: dict[str, Any] = read_json(path) if path.exists() else {}
+        return summary
+
+    def lock(self) -> RunLock:
+        """Take the run's lock; raises :class:`NasError` naming the holder when it is taken."""
+        return RunLock(self.path / LOCK).acquire(self.name)
+
+    def is_active(self) -> bool:
+        return RunLock.is_held(self.path / LOCK)
+
+    @property
+    def storage_url(self) -> str:
+        """The study's storage: ``--storage`` if one was given, else ``study.db`` here."""
+        url = self.config.get("storage")
+        return str(url) if url else f"sqlite:///{(self.path / STUDY_DB).resolve()}"
+
+    def log_handler(self) -> logging.Handler:
+        handler = logging.FileHandler(self.path / LOG)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        return handler
+
+
+def list_run_dirs(runs_dir: str | Path) -> list[RunDir]:
+    """The runs in ``runs_dir`` (directories with a config.json), oldest first."""
+    root = Path(runs_dir)
+    if not root.is_dir():
+        return []
+    runs = [RunDir(p) for p in root.iterdir() if (p / CONFIG).is_file()]
+    return sorted(runs, key=lambda r: ((r.path / CONFIG).stat().st_mtime, r.name))
+
+
+# --- the study -----------------------------------------------------------------------------
+
+
+@dataclass
+class TrialRecord:
+    """One trial as the driver and ``nas status`` see it (read from the study)."""
+
+    number: int
+    state: str  # Optuna's: COMPLETE, FAIL, PRUNED, RUNNING
+    status: str  # the trainer's: ok, diverged, oom, error, pruned; or interrupted / running
+    genome: Genome
+    accuracy: float | None  # validation top-1 (%), the trial's value
+    message: str = ""
+    attrs: dict[str, Any] = field(default_factory=dict)  # every user attr
+    completed: float | None = None  # when the trial was finished (a Unix time), if it was
+
+    @property
+    def finished(self) -> bool:
+        """A result (good or bad) that counts towards the budget; not running, not cut off."""
+        return self.state != "RUNNING" and self.status != INTERRUPTED
+
+    def metrics(self) -> dict[str, float] | None:
+        """The trainer's metrics as the controller was (or is to be) told; None if it failed."""
+        metrics = self.attrs.get("metrics")
+        if self.state == "FAIL" or not isinstance(metrics, dict):
+            return None
+        return {k: float(v) for k, v in metrics.items()}
+
+
+def _sqlite_pragmas(storage: optuna.storages.RDBStorage) -> None:
+    """WAL journal and ``synchronous=NORMAL`` for SQLite: about 10x fewer milliseconds per write.
+
+    Each Optuna write is its own transaction; with SQLite's default rollback journal every one
+    waits for two fsyncs. WAL with NORMAL syncs only at checkpoints, survives a killed process
+    (not a power cut, for the last transactions) and lets a dashboard read while we write.
+    """
+    from sqlalchemy import event
+
+    @event.listens_for(storage.engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    storage.engine.dispose()  # connections opened before the listener do not have the pragmas
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """An Optuna storage for ``url`` (SQLite files get the WAL pragmas)."""
+    try:
+        storage = optuna.storages.RDBStorage(url)
+    except Exception as e:  # a bad URL, a missing driver or an unreachable database
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise NasError(f"cannot open the study storage {url!r}: {reason}") from None
+    if url.startswith("sqlite"):
+        _sqlite_pragmas(storage)
+    return storage
+
+
+def genome_distributions(space: Space) -> dict[str, BaseDistribution]:
+    """One categorical distribution per decision, options in the space's order."""
+    return {d.name: CategoricalDistribution(d.options) for d in space.decisions}
+
+
+def _jsonable(value: Any) -> Any:
+    """A user attr value: finite floats stay, NaN/inf become None (JSON has neither)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+@contextlib.contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """Silence Optuna's per-trial INFO lines (the live view reports trials instead)."""
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(level)
+
+
+class RunStudy:
+    """The run's Optuna study, seen as children: start one, finish one, read them all."""
+
+    def __init__(self, study: optuna.Study, space: Space | None) -> None:
+        self.study = study
+        self.space = space  # needed to write trials; reading works without it
+        self.distributions: dict[str, BaseDistribution] = (
+            genome_distributions(space) if space is not None else {})
+        self._open: dict[int, optuna.Trial] = {}  # trial number -> running trial
+        #: the number the next :meth:`start` will get (Optuna numbers a study's trials 0, 1, ...)
+        self.next_number = len(study.get_trials(deepcopy=False))
+
+    @classmethod
+    def open(cls, url: str, name: str, space: Space | None, *, create: bool = False,
+             load: bool = True) -> RunStudy:
+        """The study ``name`` in ``url``: ``create`` a new one, ``load`` an existing one, or
+        either when both are true (a resume of a run killed before its study existed)."""
+        storage = open_storage(url)
+        with quiet_optuna():
+            try:
+                if create:
+                    study = optuna.create_study(
+                        storage=storage, study_name=name, direction="maximize",
+                        sampler=optuna.samplers.RandomSampler(), load_if_exists=load)
+                else:
+                    study = optuna.load_study(storage=storage, study_name=name,
+                                              sampler=optuna.samplers.RandomSampler())
+            except optuna.exceptions.DuplicatedStudyError:
+                raise NasError(f"the storage {url} already has a study {name!r}; choose "
+                               "another --name or resume that run") from None
+            except KeyError:
+                raise NasError(f"the storage {url} has no study {name!r}") from None
+        return cls(study, space)
+
+    # writing (the driver only) -------------------------------------------------------------
+
+    def start(self, genome: Genome, attrs: Mapping[str, Any]) -> int:
+        """A RUNNING trial for ``genome``; returns its number.
+
+        The genome's values go in as fixed params (``enqueue_trial`` + ``ask``), so the
+        trial's params are exactly the genome's whatever sampler the study object has.
+        """
+        with quiet_optuna():
+            self.study.enqueue_trial(genome.as_dict(), user_attrs={
+                "genome": genome.to_dict(), "genome_id": genome.id, "status": "running",
+                **_jsonable(dict(attrs))})
+            trial = self.study.ask(self.distributions)
+        self._open[trial.number] = trial
+        self.next_number = trial.number + 1
+        return trial.number
+
+    def finish(self, number: int, *, state: TrialState, value: float | None,
+               attrs: Mapping[str, Any], curve: Sequence[float] = ()) -> None:
+        """Record a child's outcome: user attrs and its validation accuracy per epoch (as
+        intermediate values) first, then the state, in one final write.
+
+        A search killed between the two leaves the trial RUNNING, which a resume treats as
+        interrupted: a trial is never finished without its attrs.
+        """
+        trial = self._open.pop(number)
+        for key, v in _jsonable(dict(attrs)).items():
+            trial.set_user_attr(key, v)
+        for step, acc in enumerate(curve, start=1):  # the learning curve, epoch by epoch
+            if acc is not None and math.isfinite(acc):
+                trial.report(float(acc), step)
+        with quiet_optuna():
+            self.study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+
+    def mark_interrupted(self, message: str) -> list[TrialRecord]:
+        """Fail every RUNNING trial (its child was cut off); return them, oldest first."""
+        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        for frozen in running:
+            trial = optuna.Trial(self.study, frozen._trial_id)
+            trial.set_user_attr("status", INTERRUPTED)
+            trial.set_user_attr("message", message)
+            with quiet_optuna():
+                self.study.tell(frozen.number, state=TrialState.FAIL)
+            self._open.pop(frozen.number, None)
+        return [self._record(t) for t in self.study.get_trials(deepcopy=False)
+                if t.number in {f.number for f in running}]
+
+    # reading ------------------------------------------------------------------------------
+
+    def records(self) -> list[TrialRecord]:
+        """Every trial, by number."""
+        out = []
+        for t in self.study.get_trials(deepcopy=False):
+            out.append(self._record(t))
+        return out
+
+    def _record(self, t: FrozenTrial) -> TrialRecord:
+        attrs = dict(t.user_attrs)
+        raw = attrs.get("genome")
+        space = self.space.name if self.space is not None else "?"
+        genome = (Genome.from_dict(raw, validate=False) if isinstance(raw, dict)
+                  else Genome.of(space, t.params))
+        value = t.value if t.state == TrialState.COMPLETE else None
+        status = str(attrs.get("status", "running" if t.state == TrialState.RUNNING else "?"))
+        completed = t.datetime_complete.timestamp() if t.datetime_complete else None
+        return TrialRecord(number=t.number, state=t.state.name, status=status, genome=genome,
+                           accuracy=value, message=str(attrs.get("message", "")), attrs=attrs,
+                           completed=completed)
+
+
+# --- reading runs (nas runs, nas status) ----------------------------------------------------
+
+
+def run_state(run: RunDir) -> str:
+    """running (a live driver holds the lock), finished, interrupted, or new."""
+    if run.is_active():
+        return "running"
+    state = run.summary().get("state", "new")
+    return "interrupted" if state == "running" else str(state)
+
+
+def list_runs(runs_dir: str | Path) -> list[dict[str, Any]]:
+    """One JSON-able row per run, from config.json and summary.json (the study is not read)."""
+    rows = []
+    for run in list_run_dirs(runs_dir):
+        config, summary = run.config, run.summary()
+        best = summary.get("best") or {}
+        rows.append({
+            "name": run.name, "space": config.get("space"),
+            "controller": config.get("controller"), "dataset": config.get("dataset"),
+            "trials": config.get("trials"), "time_budget": config.get("time_budget"),
+            "done": summary.get("done", 0), "failed": summary.get("failed", 0),
+            "best_accuracy": best.get("accuracy"), "best_genome_id": best.get("genome_id"),
+            "state": run_state(run), "elapsed": summary.get("elapsed", 0.0),
+            "updated": summary.get("updated"), "path": str(run.path),
+        })
+    return rows
+
+
+def run_status(runs_dir: str | Path, name: str, top: int = 5) -> dict[str, Any]:
+    """One run in detail, from its study: best genomes with their cost, failures, counts."""
+    run = RunDir.open(runs_dir, name)
+    config = run.config
+    study = RunStudy.open(run.storage_url, run.name, None, load=True)
+    records = study.records()
+    finished = [r for r in records if r.finished]
+    counts: dict[str, int] = {}
+    for r in finished:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    ok = sorted((r for r in finished if r.accuracy is not None),
+                key=lambda r: (-float(r.accuracy or 0.0), r.number))
+
+    def cost(r: TrialRecord) -> dict[str, Any]:
+        a = r.attrs
+        return {"trial": r.number, "accuracy": r.accuracy, "params": a.get("params"),
+                "flops": a.get("flops"), "latency_ms": a.get("latency_ms"),
+                "seconds": a.get("seconds"), "reward": a.get("reward"),
+                "node": a.get("node"), "device": a.get("device"),
+                "genome_id": r.genome.id, "genome": r.genome.to_dict()}
+
+    failures = [{"trial": r.number, "status": r.status, "message": r.message,
+                 "genome_id": r.genome.id, "genome": r.genome.to_dict()}
+                for r in finished if r.state == "FAIL"]
+    return {
+        "name": run.name, "path": str(run.path), "state": run_state(run),
+        "storage": run.storage_url, "config": config,
+        "done": len(finished), "failed": len(failures),
+        "interrupted": sum(1 for r in records if r.status == INTERRUPTED),
+        "running": sum(1 for r in records if r.state == "RUNNING"),
+        "counts": counts, "elapsed": run.summary().get("elapsed", 0.0),
+        "best": [cost(r) for r in ok[:top]], "failures": failures,
+    }

@@ -1,0 +1,219 @@
+"""End-to-end searches on digits with every controller, failures, early stopping, bad input.
+
+One local Ray (2 CPUs) serves the whole module; children are tiny (300 digits, one epoch).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import ray
+
+from controllers import create_controller, list_controllers
+from nas.cli import main
+from nas.live import LineView, Progress
+from nas.search import (
+    REVISIT_LIMIT,
+    Search,
+    SearchConfig,
+    make_controller,
+    parse_duration,
+    plan_slots,
+    run_search,
+)
+from nas.space import create_space
+from nas.store import RunDir, RunStudy
+from nas.worker import EarlyStopper
+
+SMALL = dict(dataset="digits", limit=300, epochs=1.0, space="nasbench201",
+             space_options={"channels": 8, "cells_per_stage": 1})
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    # The worker-death hook: the first child on this cluster kills its worker process once
+    # (see nas.worker); every search below must still finish all its children.
+    marker = tmp_path_factory.mktemp("hook") / "worker-exited"
+    os.environ["NAS_TEST_WORKER_EXIT"] = str(marker)
+    if ray.is_initialized():  # left running by another module: start ours cleanly
+        ray.shutdown()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             logging_level="ERROR")
+    yield marker
+    ray.shutdown()
+    os.environ.pop("NAS_TEST_WORKER_EXIT", None)
+
+
+def _trials(run: RunDir) -> list[Any]:
+    return RunStudy.open(run.storage_url, run.name, None).records()
+
+
+#: optuna's search also stops weak children early (asynchronous successive halving); rl's and
+#: random's trade accuracy against FLOPs (random ignores it; the reward is still recorded)
+COST = {"cost": "flops", "cost_target": 1e5}
+EXTRA: dict[str, dict[str, Any]] = {"optuna": {"early_stop": True, "epochs": 3.0},
+                                    "rl": COST, "random": COST}
+
+
+@pytest.mark.parametrize("controller", list_controllers())
+def test_small_search_with_each_controller(cluster: Path, tmp_path: Path,
+                                           controller: str) -> None:
+    config = SearchConfig(controller=controller, trials=3, seed=1,
+                          **{**SMALL, **EXTRA.get(controller, {})})  # type: ignore[arg-type]
+    result = run_search(config, name="s", runs_dir=tmp_path)
+    assert result.stop_reason == "budget" and result.done == 3
+    study = RunStudy.open(result.run.storage_url, "s", None)
+    records = study.records()
+    assert len(records) == 3 and all(r.finished for r in records)
+    assert cluster.exists()  # the first child of the module killed its worker; Ray re-ran it
+    space = create_space("nasbench201", **SMALL["space_options"])  # type: ignore[arg-type]
+    for r in records:
+        assert r.status in ("ok", "pruned"), r.message
+        assert r.state == ("COMPLETE" if r.status == "ok" else "PRUNED")
+        assert space.validate(r.genome) == r.genome
+        assert r.attrs["params"] > 0 and r.attrs["result"]["status"] == r.status
+        assert r.attrs["device"] == "cpu" and r.attrs["seconds"] > 0
+        curve = r.attrs["result"]["val_top1"]  # one evaluation per epoch, unless pruned
+        assert len(curve) == config.epochs if r.status == "ok" else 1 <= len(curve) < 3
+        # the learning curve is in the study too, for optuna-dashboard's plots
+        frozen = study.study.trials[r.number]
+        assert list(frozen.intermediate_values.values()) == pytest.approx(curve)
+        if r.status == "ok":
+            assert r.attrs["accuracy"] == r.accuracy and 0 <= r.accuracy <= 100
+            shaped = (r.attrs["flops"] / 1e5) ** -0.07 if config.cost else 1.0
+            assert r.attrs["reward"] == pytest.approx(r.accuracy / 100 * shaped)
+    state = result.run.load_state()
+    assert state is not None
+    assert state["told"] == [0, 1, 2] and state["pending"] == []
+    fresh = make_controller(config, space)
+    fresh.load_state_dict(state["controller"])  # the saved state is complete and loadable
+    summary = result.run.summary()
+    assert summary["state"] == "finished" and summary["done"] == 3
+    assert "trial 2: " in (result.run.path / "search.log").read_text()
+
+
+def test_raising_and_diverging_children_are_recorded(cluster: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Real failures: VGG genomes too deep for 8x8 digits raise ShapeError when built, and a
+    learning rate of 1e9 makes the buildable ones diverge (NaN loss)."""
+    config = SearchConfig(space="vgg", controller="random", dataset="digits", limit=300,
+                          epochs=1.0, trials=4, seed=0, recipe={"lr": 1e9})
+    result = run_search(config, name="bad", runs_dir=tmp_path, view=LineView())
+    assert result.done == 4 and result.stop_reason == "budget"
+    records = _trials(result.run)
+    statuses = {r.status for r in records}
+    assert {"error", "diverged"} <= statuses, [(r.status, r.message) for r in records]
+    for r in records:
+        if r.status in ("error", "diverged"):
+            assert r.state == "FAIL" and r.accuracy is None and r.metrics() is None
+        assert r.status != "error" or "ShapeError" in r.message
+        assert r.status != "diverged" or "nan" in r.message.lower()
+    out = capsys.readouterr().out
+    assert out.count(" trial ") == 4  # one plain line per child (no TTY)
+
+    assert main(["status", "bad", "--runs-dir", str(tmp_path), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["failed"] == sum(r.state == "FAIL" for r in records)
+    assert {f["status"] for f in status["failures"]} >= {"error", "diverged"}
+    assert main(["runs", "--runs-dir", str(tmp_path), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["name"], r["done"], r["state"]) for r in rows] == [("bad", 4, "finished")]
+    assert main(["status", "bad", "--runs-dir", str(tmp_path)]) == 0
+    assert "failures" in capsys.readouterr().out
+
+
+def test_early_stopper_is_optunas_successive_halving() -> None:
+    stopper = EarlyStopper(min_resource=1, reduction_factor=2)
+    assert stopper.report(0, 1, 50.0) is False  # the first at a rung always goes on
+    assert stopper.report(1, 1, 40.0) is True  # not in the top half of {50, 40}
+    assert stopper.report(2, 1, 90.0) is False
+    assert stopper.report(1, 1, 40.0) is True  # a retried child asks again: same answer
+    replayed = EarlyStopper(min_resource=1, reduction_factor=2, history=[[50.0], [90.0]])
+    assert replayed.report(7, 1, 60.0) is True  # the rung remembers earlier sessions
+
+
+def test_revisits_are_answered_from_known_results(cluster: Path, tmp_path: Path) -> None:
+    """A genome proposed again is told its known result; no child, no trial, no budget."""
+    config = SearchConfig(controller="random", trials=2, **SMALL)
+    space = create_space(config.space, **config.space_options)
+    run = RunDir.create(tmp_path, "rv", config.to_dict())
+    study = RunStudy.open(run.storage_url, run.name, space, create=True)
+    controller = create_controller("random", space)
+    progress = Progress(run="rv", space=config.space, controller="random",
+                        dataset="digits", trials=2, time_budget=None)
+    search = Search(run, config, space, controller, study, {}, LineView(), progress)
+    genome = search.propose()  # pending: [genome]
+    search.results[genome] = {"accuracy": 50.0}
+    for i in range(REVISIT_LIMIT):
+        if i:
+            search.pending.append(genome)  # as a new propose() of the same genome would
+        search.revisit(genome)
+    assert search.pending == [] and search.stop_reason == "exhausted"
+    assert not search.may_start()
+    search.flush()
+    assert study.records() == [] and run.load_state()["pending"] == []  # type: ignore[index]
+
+
+def test_time_budget_counts_the_whole_run(cluster: Path, tmp_path: Path) -> None:
+    config = SearchConfig(trials=None, time_budget=1e-3, **SMALL)
+    result = run_search(config, name="t", runs_dir=tmp_path)
+    assert (result.stop_reason, result.done) == ("time", 0)  # spent before any child started
+    assert result.run.summary()["state"] == "finished"
+    again = run_search(resume="t", runs_dir=tmp_path)  # the time is over the whole run
+    assert (again.stop_reason, again.done) == ("time", 0)
+    assert result.run.load_state()["elapsed"] > 1e-3  # type: ignore[index]
+
+
+def test_parse_duration() -> None:
+    assert [parse_duration(t) for t in ("90", "90s", "30m", "2h", "1h30m", "0.5h")] == [
+        90, 90, 1800, 7200, 5400, 1800]
+    with pytest.raises(Exception, match="bad duration"):
+        parse_duration("soon")
+
+
+def test_plan_slots() -> None:
+    cpu = {"CPU": 8.0}
+    assert plan_slots(SearchConfig(), cpu).n == 8
+    assert plan_slots(SearchConfig(cpus_per_trial=2), cpu).n == 4
+    gpus = {"CPU": 2.0, "GPU": 8.0}
+    s = plan_slots(SearchConfig(gpus=8), gpus)
+    assert (s.n, s.gpus, s.cpus, s.threads) == (8, 1.0, 0.25, 1)
+    assert plan_slots(SearchConfig(gpus=4, gpus_per_trial=0.5), gpus).n == 8
+    assert plan_slots(SearchConfig(), gpus).n == 8  # every GPU Ray sees by default
+    for bad, match in ((SearchConfig(gpus=9), "has 8 GPU"),
+                       (SearchConfig(gpus=8, cpus_per_trial=1), "need 8 CPUs"),
+                       (SearchConfig(cpus_per_trial=16), "only 8 CPUs")):
+        with pytest.raises(Exception, match=match):
+            plan_slots(bad, gpus if bad.gpus else cpu)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--space", "nope"], "unknown space 'nope'"),
+    (["--controller", "nope"], "unknown controller 'nope'"),
+    (["--dataset", "nope"], "unknown dataset 'nope'"),
+    (["--gpus", "8"], "--gpus 8"),
+    (["--trials", "0"], "--trials must be at least 1"),
+    (["--option", "nope=1"], "has no option"),
+    (["--recipe", '{"nope": 1}'], "unknown recipe field"),
+    (["--name", "taken"], "run 'taken' already exists"),
+    (["--storage", "nope://x"], "cannot open the study storage 'nope://x'"),
+    (["--time-budget", "soon"], "bad duration 'soon'"),
+    (["--resume", "missing"], "no run 'missing'"),
+    (["--resume", "taken", "--space", "vgg"], "--space cannot change"),
+    (["--resume", "locked"], "run 'locked' is being written by pid"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str],
+                                          argv: list[str], message: str) -> None:
+    RunDir.create(tmp_path, "taken", SearchConfig().to_dict())
+    locked = RunDir.create(tmp_path, "locked", SearchConfig().to_dict())
+    with locked.lock():
+        code = main(["search", "--runs-dir", str(tmp_path), "--plain", *argv])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and message in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["locked", "taken"]  # nothing made
