@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 from nas.errors import NasError
 
-COMMANDS = ("spaces", "baselines", "show")
+COMMANDS = ("spaces", "baselines", "show", "search", "runs", "status", "benchmark", "train",
+            "export", "compare", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,10 @@
 
 Every file is written to a temporary name and renamed, so an interrupted export never leaves a
 half-written file behind.
+
+What to export is often a trial of a search: :func:`open_run`, :func:`ranked_trials` and
+:func:`find_trial` resolve a run (by name or directory) and its children for ``nas export``,
+``nas compare`` and ``nas report``.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ import os
 import tempfile
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -28,7 +33,13 @@ from nas.errors import NasError
 from nas.genome import Genome
 from nas.netgraph import NetGraph
 
+if TYPE_CHECKING:  # nas.store imports Optuna: only the functions that read runs need it
+    from nas.store import RunDir, TrialRecord
+
 FORMATS = ("code", "torchscript", "onnx", "checkpoint")
+#: What ``nas export --format`` also accepts: ``diagram``, a PNG of the searched cells
+#: (:mod:`nas.diagrams`) for spaces that have them.
+ARTIFACTS = (*FORMATS, "diagram")
 ONNX_OPSET = 17
 
 
@@ -46,11 +57,12 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
-def parse_formats(text: str) -> list[str]:
+def parse_formats(text: str, allowed: Sequence[str] = FORMATS) -> list[str]:
+    """``"code, onnx"`` -> ["code", "onnx"]; anything not in ``allowed`` is a NasError."""
     formats = [f.strip() for f in text.split(",") if f.strip()]
-    unknown = [f for f in formats if f not in FORMATS]
+    unknown = [f for f in formats if f not in allowed]
     if unknown or not formats:
-        raise NasError(f"--format {text!r}: choose from {', '.join(FORMATS)}")
+        raise NasError(f"--format {text!r}: choose from {', '.join(allowed)}")
     return formats
 
 
@@ -84,26 +96,36 @@ def export_network(model: nn.Module, net: NetGraph, genome: Genome, out_dir: str
         if fmt == "code":
             weights = f"{name}.weights.pt" if has_weights else None
             src = module_file(net, genome.to_dict(), weights, class_name="Net")
-            files["code"] = _atomic(out / f"{name}.py", lambda p, s=src: p.write_text(s))
+            files["code"] = _atomic(out / f"{name}.py", partial(_write_text, src))
             if weights:
                 state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-                files["weights"] = _atomic(out / weights, lambda p, s=state: torch.save(s, p))
+                files["weights"] = _atomic(out / weights, partial(_torch_save, state))
         elif fmt == "torchscript":
             with warnings.catch_warnings():  # jit.script's deprecation and typing notes
                 warnings.simplefilter("ignore")
                 scripted = torch.jit.script(model)
             files["torchscript"] = _atomic(out / f"{name}.torchscript.pt",
-                                           lambda p, m=scripted: torch.jit.save(m, str(p)))
+                                           partial(_jit_save, scripted))
         elif fmt == "onnx":
-            files["onnx"] = _atomic(out / f"{name}.onnx",
-                                    lambda p: _write_onnx(model, example, p))
+            files["onnx"] = _atomic(out / f"{name}.onnx", partial(_write_onnx, model, example))
         elif fmt == "checkpoint":
             ckpt = checkpoint_dict(model, genome, net, space_options, recipe, metrics)
-            files["checkpoint"] = _atomic(out / f"{name}.ckpt.pt",
-                                          lambda p, c=ckpt: torch.save(c, p))
+            files["checkpoint"] = _atomic(out / f"{name}.ckpt.pt", partial(_torch_save, ckpt))
         else:
             raise NasError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
     return files
+
+
+def _write_text(text: str, path: Path) -> None:
+    path.write_text(text)
+
+
+def _torch_save(obj: Any, path: Path) -> None:
+    torch.save(obj, path)
+
+
+def _jit_save(module: Any, path: Path) -> None:
+    torch.jit.save(module, str(path))
 
 
 def _write_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> None:
@@ -113,3 +135,54 @@ def _write_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> None:
                       input_names=["input"], output_names=["logits"],
                       dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
     onnx.checker.check_model(onnx.load(str(path)))
+
+
+# --- what to export: runs and their trials ---------------------------------------------------
+
+
+def open_run(ref: str | Path, runs_dir: str | Path = "runs") -> RunDir:
+    """A run given as a directory (``runs/nasnet-rl-...``) or as a name in ``runs_dir``."""
+    from nas.store import CONFIG, RunDir
+
+    path = Path(ref)
+    if (path / CONFIG).is_file():
+        return RunDir(path)
+    if path.name != str(ref):  # a path, not a bare name
+        raise NasError(f"{ref} is not a run directory (it has no {CONFIG}); `nas runs` lists "
+                       "the runs")
+    return RunDir.open(runs_dir, str(ref))
+
+
+def run_records(run: RunDir) -> list[TrialRecord]:
+    """Every trial of ``run``'s study, by number (read only)."""
+    from nas.store import RunStudy
+
+    return RunStudy.open(run.storage_url, run.name, None, load=True).records()
+
+
+def ranked_trials(records: Sequence[TrialRecord]) -> list[TrialRecord]:
+    """The completed trials, best validation accuracy first (ties: the earlier trial), each
+    genome once (a genome trained again after a resume keeps its best trial)."""
+    done = sorted((r for r in records if r.state == "COMPLETE" and r.accuracy is not None),
+                  key=lambda r: (-float(r.accuracy or 0.0), r.number))
+    seen: set[Genome] = set()
+    ranked = []
+    for r in done:
+        if r.genome not in seen:
+            seen.add(r.genome)
+            ranked.append(r)
+    return ranked
+
+
+def find_trial(run: RunDir, records: Sequence[TrialRecord], number: int) -> TrialRecord:
+    """Trial ``number`` of ``run``; it must have completed (a failed child has no result)."""
+    for r in records:
+        if r.number == number:
+            if r.state != "COMPLETE":
+                raise NasError(f"trial {number} of run {run.name!r} did not complete "
+                               f"({r.status}: {r.message or r.state}); export a completed one")
+            return r
+    numbers = [r.number for r in records]
+    have = f"trials 0-{max(numbers)}" if numbers else "no trials"
+    raise NasError(f"run {run.name!r} has no trial {number} ({have}); `nas status "
+                   f"{run.name}` lists the best")

@@ -17,7 +17,7 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from torch import nn
 
@@ -25,6 +25,9 @@ from nas.errors import GenomeError
 from nas.genome import Genome, Value
 from nas.netgraph import NetBuilder, NetGraph, T
 from nas.registry import Registry
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass(frozen=True)
@@ -170,7 +173,17 @@ class Space(ABC):
         self.init_weights(module)
         return module
 
-    def init_weights(self, module: nn.Module) -> None:
+    def cells(self, genome: Genome) -> dict[str, nx.DiGraph]:
+        """The genome's searched cells as small graphs to draw, by cell name (e.g. "normal").
+
+        Nodes carry ``label`` (the text to print), ``kind`` (``input``, ``op``, ``combine`` or
+        ``output``) and ``layer`` (a column: inputs 0, every node right of what it reads);
+        :mod:`nas.diagrams` draws them. A space without repeated cells returns ``{}``, and
+        reports show its layer table instead.
+        """
+        return {}
+
+    def init_weights(self, module: nn.Module) -> None:  # noqa: B027 (optional hook)
         """Initialise a built module; by default PyTorch's own layer defaults are kept."""
 
     def config(self) -> dict[str, Any]:

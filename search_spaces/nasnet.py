@@ -66,6 +66,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
+import networkx as nx
+
 from nas.errors import GenomeError, ShapeError
 from nas.genome import Genome
 from nas.netgraph import NetBuilder, T
@@ -290,6 +292,44 @@ def live_cells(reduction: Sequence[bool], normal: Sequence[Block],
     return live
 
 
+def cell_graph(blocks: Sequence[Block], reduction: bool) -> nx.DiGraph:
+    """A cell as a graph to draw: its inputs, each block's two ops and its combine, the output.
+
+    Nodes: ``in0`` (c_{k-2}) and ``in1`` (c_{k-1}); ``b{j}.op_a`` / ``b{j}.op_b`` (an op on
+    one input, labelled with its name and, in a reduction cell, its stride); ``b{j}`` (the
+    combine); ``out`` (the concatenation of the unused blocks, c_{k}). Each node has the
+    ``label``, ``kind`` and ``layer`` that :meth:`nas.space.Space.cells` promises; ``layer``
+    is the node's depth, so a left-to-right drawing never points an edge backwards.
+    """
+    g = nx.DiGraph()
+    g.add_node("in0", label="c_{k-2}", kind="input", layer=0)
+    g.add_node("in1", label="c_{k-1}", kind="input", layer=0)
+
+    def source(index: int) -> str:
+        return f"in{index}" if index < 2 else f"b{index - 2}"
+
+    for j, block in enumerate(blocks):
+        ops = []
+        for slot, index, op in (("op_a", block.in_a, block.op_a),
+                                ("op_b", block.in_b, block.op_b)):
+            node, src = f"b{j}.{slot}", source(index)
+            stride = 2 if reduction and index < 2 else 1
+            label = op if stride == 1 else f"{op}\nstride 2"
+            g.add_node(node, label=label, kind="op", layer=g.nodes[src]["layer"] + 1)
+            g.add_edge(src, node)
+            ops.append(node)
+        g.add_node(f"b{j}", label=f"{block.combine} ({j})", kind="combine",
+                   layer=max(g.nodes[o]["layer"] for o in ops) + 1)
+        for o in ops:
+            g.add_edge(o, f"b{j}")
+    unused = unused_blocks(blocks)
+    g.add_node("out", label="concat = c_{k}", kind="output",
+               layer=max(g.nodes[f"b{j}"]["layer"] for j in unused) + 1)
+    for j in unused:
+        g.add_edge(f"b{j}", "out")
+    return g
+
+
 # --- the space -------------------------------------------------------------------------------
 
 
@@ -367,6 +407,12 @@ class NasNetSpace(Space):
         assert s1 is not None  # the last cell is always live
         x = nb.flatten(nb.global_avgpool(s1, name="global_pool"), name="flatten")  # (u C,)
         return nb.linear(x, num_classes, name="classifier")
+
+    def cells(self, genome: Genome) -> dict[str, nx.DiGraph]:
+        """The normal and the reduction cell of ``genome`` (see :func:`cell_graph`)."""
+        genome = self.validate(genome)
+        return {cell: cell_graph(cell_blocks(genome, cell), reduction=cell == "reduce")
+                for cell in CELLS}
 
 
 def _block_decisions(cell: str, j: int) -> tuple[Decision, ...]:

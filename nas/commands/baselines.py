@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from nas.space import get_baseline, list_baselines
 
     shape = parse_input_shape(args.input)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in list_baselines():
         b = get_baseline(name)
         t = totals(b.graph(shape, args.classes))

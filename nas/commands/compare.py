@@ -1,0 +1,140 @@
+"""``nas compare``: retrain a run's best architectures and baselines alike; see :mod:`nas.compare`.
+
+    nas compare nasnet-rl-20250101-120000 --baselines resnet18,resnet34 --epochs 30 --seeds 3
+    nas compare runs/my-run --top 5 --space-option cells=6 --space-option width=32 --gpus 8
+
+Writes ``<run>/compare/`` (the table as Markdown and JSON, the plots, one JSON file and one
+checkpoint per finished retraining) and prints the table. Run it again after an interruption,
+or to add seeds: finished retrainings are read back, not trained again.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from nas.commands._common import console, load_genome_or_baseline, parse_options, print_json
+
+if TYPE_CHECKING:
+    from nas.compare import CompareResult
+
+
+def add_parser(sub: Any) -> None:
+    from nas.compare import DEFAULT_BASELINES
+
+    p = sub.add_parser(
+        "compare", help="retrain a run's top architectures next to baselines, on several "
+                        "seeds, and tabulate and plot them",
+        description="Retrain the top K architectures of a run and the named baselines with "
+        "the run's recipe and data, for the same budget, on several seeds, in parallel on "
+        "Ray; write <run>/compare/ (table, plots, checkpoints).",
+        epilog="examples:\n" + __doc__.split("\n\n")[1] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run", help="the run (name or directory)")
+    p.add_argument("--baselines", default=",".join(DEFAULT_BASELINES),
+                   help="comma-separated baseline names or genome .json files "
+                        f"(default {','.join(DEFAULT_BASELINES)}; '' for none)")
+    p.add_argument("--top", type=int, default=3, help="found architectures to retrain (3)")
+    p.add_argument("--epochs", type=float,
+                   help="training epochs for every network (default: the search's per child)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per network (3)")
+    p.add_argument("--space-option", action="append", metavar="KEY=VALUE",
+                   help="a space option for the found architectures on top of the run's, "
+                        "e.g. cells=6 for a bigger final network (repeatable)")
+    p.add_argument("--gpus", type=float, help="GPUs to use; default every GPU Ray sees")
+    p.add_argument("--address", help="an existing Ray cluster: auto or HOST:PORT")
+    p.add_argument("--runs-dir", default="runs", help="where runs live; default ./runs")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from nas.compare import CompareConfig, run_compare
+    from nas.export import open_run
+
+    config = CompareConfig(top=args.top, seeds=args.seeds, epochs=args.epochs,
+                           space_options=parse_options(args.space_option), gpus=args.gpus,
+                           address=args.address)
+    config.check()
+    names = [n.strip() for n in args.baselines.split(",") if n.strip()]
+    # a registered name or a genome file (labelled by its file name); unknown: one-line error
+    baselines = [load_genome_or_baseline(name)[1] for name in names]
+    run_dir = open_run(args.run, args.runs_dir)
+    with _Bar(enabled=not args.json) as bar:
+        result = run_compare(run_dir, [(b.name, b) for b in baselines], config,
+                             on_plan=bar.plan, on_done=bar.done)
+    if args.json:
+        print_json({"directory": str(result.directory), "settings": result.settings,
+                    "trained": result.trained, "reused": result.reused, "lost": result.lost,
+                    "rows": [r.to_dict() for r in result.rows],
+                    "files": {k: str(v) for k, v in result.files.items()}})
+    else:
+        show(result)
+    return 1 if result.lost else 0
+
+
+class _Bar:
+    """A rich progress bar over the retrainings (on stderr), fed by run_compare's hooks."""
+
+    def __init__(self, enabled: bool) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(),
+                                 TextColumn("{task.fields[last]}"),
+                                 console=Console(stderr=True), disable=not enabled)
+        self.task = self.progress.add_task("loading", total=None, last="")
+
+    def __enter__(self) -> _Bar:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def plan(self, todo: int, reused: int) -> None:
+        reuse = f" ({reused} finished earlier, reused)" if reused else ""
+        self.progress.update(self.task, total=todo, description=f"retraining{reuse}")
+
+    def done(self, job: Any, record: dict[str, Any]) -> None:
+        result = record.get("result")
+        if result is None:
+            last = f"{job.contender.label} seed {job.seed}: {record.get('error')}"
+        elif result.get("test_top1") is not None:
+            last = f"{job.contender.label} seed {job.seed}: test {result['test_top1']:.2f}%"
+        else:
+            last = f"{job.contender.label} seed {job.seed}: {result['status']}"
+        self.progress.update(self.task, advance=1, last=last)
+
+
+def show(result: CompareResult) -> None:
+    from rich.table import Table
+
+    from nas.compare import COLUMNS, table_cells
+
+    s = result.settings
+    out = console()
+    table = Table(title=f"{s['run']}: {s['epochs']:g} epoch(s), seeds "
+                        f"{', '.join(map(str, s['seeds']))}, {s['data']['summary']}")
+    for col in COLUMNS:
+        table.add_column(col, justify="left" if col in ("network", "kind") else "right")
+    for row in result.rows:
+        table.add_row(*table_cells(row), style="red" if row.baseline else None)
+    out.print(table)
+    for row in result.rows:
+        for failure in row.failures:
+            out.print(f"[red]{row.label} {failure}[/red]")
+    out.print(f"trained {result.trained}, reused {result.reused}; wrote "
+              f"{result.files['markdown']}" + (f" and {len(result.files) - 2} plot(s) in "
+                                              f"{result.directory}"))
+    for lost in result.lost:
+        out.print(f"[red]not finished: {lost}[/red]")
+    if result.lost:
+        out.print("run the same command again to train what is missing")

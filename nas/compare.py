@@ -1,0 +1,552 @@
+"""Retrain a search's best architectures next to hand-designed baselines, the same way.
+
+Search-time accuracy is a ranking signal, not a result: children train for a few epochs, are
+scored on the validation split, and the best of many is optimistically chosen. ``nas compare``
+retrains the top ``K`` genomes of a run and the named baselines (ResNets, or any genome file)
+with the run's own recipe and data (the dataset, directory and image limit of its
+``config.json``), for the same budget, on several seeds, and reports the test accuracy (mean
+and spread over seeds), the exact cost (parameters, multiply-adds), the measured latency and
+the search-time accuracy beside the final one.
+
+Retrainings run in parallel on Ray through the search's own machinery: the data go into the
+object store once (:class:`~nas.worker.SharedData`), :class:`~nas.worker.ChildWorker` actors
+hold the slots that :func:`~nas.search.plan_slots` plans from ``--gpus``, and Ray's
+:class:`~ray.util.ActorPool` hands each free worker the next retraining. The only difference
+from a search child is :class:`RetrainChild`: it also evaluates the test split and keeps a
+checkpoint, so that ``nas export`` can export the retrained weights.
+
+Everything lands in ``runs/<name>/compare/``::
+
+    results/<label>.seed<S>.<key>.json   one finished retraining (written when it finishes)
+    checkpoints/<label>.seed<S>.<key>.pt its trained weights (nas.train.save_checkpoint)
+    summary.json, compare.md             the table, as data and as Markdown
+    accuracy_vs_params.png, accuracy_vs_flops.png, learning_curves.png
+
+``<key>`` hashes everything that defines a retraining (genome, space options, recipe with its
+seed, budget, data), so a compare that is interrupted, or run again, skips every retraining
+already finished with the same settings and trains only the rest; changing ``--epochs`` makes
+new files rather than overwriting the old ones. A retraining whose worker was lost is not
+written, and is trained again on the next run.
+
+On a multi-node Ray cluster the checkpoints are written on the node that trained them, so the
+run directory should be on a shared filesystem there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nas.errors import NasError, ShapeError
+from nas.genome import Genome
+from nas.space import Baseline, create_space
+from nas.store import read_json, write_json
+
+if TYPE_CHECKING:
+    from nas.data import DataSplits
+    from nas.search import SearchConfig
+    from nas.store import RunDir, TrialRecord
+    from nas.train import Result
+    from nas.worker import ChildJob, OnEpoch
+
+COMPARE_DIR = "compare"
+RESULT_FORMAT = "nas.compare/1"
+DEFAULT_BASELINES = ("resnet18", "resnet34")
+PLOTS = {"params": "accuracy_vs_params.png", "flops": "accuracy_vs_flops.png",
+         "curves": "learning_curves.png"}
+
+
+# --- what is compared ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Contender:
+    """One network in the comparison: a found architecture or a baseline."""
+
+    label: str  # "trial-12" for a found architecture, the baseline's name otherwise
+    genome: Genome
+    space_options: Mapping[str, Any] = field(default_factory=dict)
+    baseline: bool = False
+    trial: int | None = None  # the search trial it comes from (found architectures)
+    search_accuracy: float | None = None  # its validation top-1 (%) in the search
+
+
+@dataclass
+class CompareConfig:
+    """What ``nas compare`` was asked for (the recipe and data come from the run)."""
+
+    top: int = 3  # found architectures to retrain, best search-time accuracy first
+    seeds: int = 3  # seeds per network: the recipe's seed, +1, +2 ...
+    epochs: float | None = None  # None: the run's epochs per child
+    space_options: dict[str, Any] = field(default_factory=dict)  # for found ones, on top of
+    # the run's (e.g. a bigger NASNet for the final training: cells=6, width=32)
+    gpus: float | None = None  # as nas search --gpus: None means every GPU Ray sees
+    address: str | None = None  # an existing Ray cluster
+
+    def check(self) -> None:
+        if self.top < 1:
+            raise NasError(f"--top must be at least 1, got {self.top}")
+        if self.seeds < 1:
+            raise NasError(f"--seeds must be at least 1, got {self.seeds}")
+        if self.epochs is not None and not self.epochs > 0:
+            raise NasError(f"--epochs must be positive, got {self.epochs}")
+
+
+@dataclass(frozen=True)
+class Retraining:
+    """One (network, seed) to train: where its result and checkpoint go."""
+
+    contender: Contender
+    seed: int
+    key: str  # hash of everything that defines the retraining (see the module docstring)
+    result_path: Path
+    checkpoint_path: Path
+
+
+def slug(label: str) -> str:
+    """A label as a file-name part: letters, digits, ``-``, ``_`` and ``.`` only."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-.") or "net"
+
+
+def found_contenders(records: Sequence[TrialRecord], top: int,
+                     space_options: Mapping[str, Any]) -> list[Contender]:
+    """The ``top`` best completed trials (ranked by :func:`nas.export.ranked_trials`)."""
+    from nas.export import ranked_trials
+
+    return [Contender(label=f"trial-{r.number}", genome=r.genome,
+                      space_options=dict(space_options), trial=r.number,
+                      search_accuracy=r.accuracy)
+            for r in ranked_trials(records)[:top]]
+
+
+def baseline_contender(label: str, baseline: Baseline) -> Contender:
+    return Contender(label=label, genome=baseline.genome,
+                     space_options=dict(baseline.space_options), baseline=True)
+
+
+def retraining_key(contender: Contender, recipe: Mapping[str, Any],
+                   budget: Mapping[str, Any], data: Mapping[str, Any]) -> str:
+    """10 hex digits of the SHA-1 of the retraining's definition (stable across machines)."""
+    spec = {"genome": contender.genome.to_dict(), "space_options": dict(contender.space_options),
+            "recipe": dict(recipe), "budget": dict(budget), "data": dict(data)}
+    return hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def plan(compare_dir: Path, contenders: Sequence[Contender], recipe: Mapping[str, Any],
+         budget: Mapping[str, Any], data: Mapping[str, Any], seeds: Sequence[int]
+         ) -> list[Retraining]:
+    """Every (contender, seed), with its key and file names."""
+    jobs = []
+    for c in contenders:
+        for seed in seeds:
+            key = retraining_key(c, {**recipe, "seed": seed}, budget, data)
+            stem = f"{slug(c.label)}.seed{seed}.{key}"
+            jobs.append(Retraining(c, seed, key, compare_dir / "results" / f"{stem}.json",
+                                   compare_dir / "checkpoints" / f"{stem}.pt"))
+    return jobs
+
+
+# --- training on Ray -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetrainChild:
+    """What a :class:`~nas.worker.ChildWorker` runs for a retraining (its ``child_fn``).
+
+    The search's child with two additions for final numbers: the test split is evaluated,
+    and the trained weights are saved to the retraining's checkpoint (``job.trial`` indexes
+    ``checkpoints``). Picklable, so Ray ships it to the workers.
+    """
+
+    checkpoints: Mapping[int, str]
+
+    def __call__(self, job: ChildJob, data: DataSplits, on_epoch: OnEpoch | None) -> Result:
+        from nas.train import Budget, Recipe, train_genome
+
+        return train_genome(job.genome, data, Recipe.from_dict(job.recipe),
+                            Budget(epochs=job.epochs),
+                            space_options=job.space_options, evaluate_test=True,
+                            on_epoch=on_epoch, checkpoint=self.checkpoints.get(job.trial))
+
+
+def retrain_on_ray(jobs: Sequence[Retraining], data: DataSplits, recipe: Mapping[str, Any],
+                   epochs: float, ray_config: SearchConfig,
+                   on_done: Callable[[Retraining, dict[str, Any]], None]) -> list[str]:
+    """Train ``jobs`` in parallel on Ray; ``on_done(job, out)`` for each as it finishes.
+
+    ``out`` is the worker's answer (:meth:`nas.worker.ChildWorker.run`): ``result`` (the
+    trainer's Result as a dict) or ``error``. Returns one message per job that Ray lost
+    (its worker died more than ``max_retries`` times); those have no ``on_done`` call.
+    """
+    import ray
+    from ray.util import ActorPool
+
+    from nas.search import connect_ray, plan_slots
+    from nas.worker import ChildJob, ChildWorker, SharedData
+
+    started = connect_ray(ray_config)
+    actors: list[Any] = []
+    lost: list[str] = []
+    try:
+        slots = plan_slots(ray_config, ray.cluster_resources())
+        child = RetrainChild({i: str(job.checkpoint_path) for i, job in enumerate(jobs)})
+        # the same actor options as the search's workers (nas.search.Search.start_workers)
+        worker = ray.remote(ChildWorker).options(
+            num_gpus=slots.gpus, num_cpus=slots.cpus, max_concurrency=1, max_restarts=-1,
+            max_task_retries=ray_config.max_retries)
+        actors = [worker.remote(slots.threads, child) for _ in range(min(slots.n, len(jobs)))]
+        data_ref = ray.put(SharedData.of(data))  # one copy in the object store for all
+        pool = ActorPool(actors)
+        for i, job in enumerate(jobs):
+            c = job.contender
+            child_job = ChildJob(trial=i, genome=c.genome, recipe={**recipe, "seed": job.seed},
+                                 epochs=epochs, space_options=dict(c.space_options))
+            pool.submit(lambda actor, j: actor.run.remote(j, [data_ref]), child_job)
+        returned: set[int] = set()
+        while pool.has_next():
+            try:
+                out = pool.get_next_unordered()
+            except ray.exceptions.RayError as e:  # which job it was is found below
+                lost.append(str(e).strip().splitlines()[0] if str(e).strip() else repr(e))
+                continue
+            returned.add(int(out["trial"]))
+            on_done(jobs[int(out["trial"])], out)
+        reason = lost[0] if lost else "no answer"
+        return [f"{jobs[i].contender.label} seed {jobs[i].seed}: worker lost ({reason})"
+                for i in range(len(jobs)) if i not in returned]
+    finally:
+        for actor in actors:
+            ray.kill(actor)
+        if started:
+            ray.shutdown()
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+def load_result(path: Path) -> dict[str, Any] | None:
+    """A stored retraining, or None when there is none (or it is from another version)."""
+    if not path.is_file():
+        return None
+    try:
+        record: dict[str, Any] = read_json(path)
+    except (OSError, json.JSONDecodeError):
+        return None  # unreadable: trained again and rewritten
+    return record if record.get("format") == RESULT_FORMAT else None
+
+
+def result_record(job: Retraining, out: Mapping[str, Any], recipe: Mapping[str, Any],
+                  budget: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
+    c = job.contender
+    result = dict(out["result"])
+    checkpoint = job.checkpoint_path if job.checkpoint_path.is_file() else None
+    return {
+        "format": RESULT_FORMAT, "label": c.label, "baseline": c.baseline, "trial": c.trial,
+        "search_accuracy": c.search_accuracy, "genome": c.genome.to_dict(),
+        "genome_id": c.genome.id, "space_options": dict(c.space_options), "seed": job.seed,
+        "key": job.key, "recipe": {**recipe, "seed": job.seed}, "budget": dict(budget),
+        "data": dict(data), "result": result,
+        "checkpoint": None if checkpoint is None else
+        str(checkpoint.relative_to(job.result_path.parent.parent)),
+        "where": {k: out[k] for k in ("node", "host", "device", "pid") if k in out},
+        "seconds": round(float(out.get("finished", 0)) - float(out.get("started", 0)), 3),
+        "finished_at": out.get("finished", time.time()),
+    }
+
+
+@dataclass
+class Row:
+    """One network's line in the table: its retrainings over seeds, summarised."""
+
+    label: str
+    baseline: bool
+    genome_id: str
+    trial: int | None
+    search_accuracy: float | None  # validation top-1 (%) during the search
+    seeds: int  # retrainings asked for
+    ok: int  # of which finished with status ok
+    test_mean: float | None = None  # test top-1 (%), mean over the ok seeds
+    test_std: float | None = None  # sample standard deviation (None with one seed)
+    val_mean: float | None = None  # best validation top-1 (%) of the retraining, mean
+    params: int | None = None
+    flops: int | None = None  # multiply-adds per image (exact cost model)
+    latency_ms: float | None = None  # median over seeds of the batch-1 latency
+    train_seconds: float | None = None  # mean training time per seed
+    curves: list[list[float]] = field(default_factory=list)  # val top-1 per epoch, per seed
+    failures: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def summarise(contenders: Sequence[Contender], jobs: Sequence[Retraining],
+              records: Mapping[str, Mapping[str, Any]], lost: Sequence[str] = ()) -> list[Row]:
+    """One row per contender, best mean test accuracy first (networks with none last)."""
+    rows = []
+    for c in contenders:
+        mine = [j for j in jobs if j.contender is c]
+        row = Row(c.label, c.baseline, c.genome.id, c.trial, c.search_accuracy,
+                  seeds=len(mine), ok=0)
+        ok: list[dict[str, Any]] = []
+        for j in mine:
+            rec = records.get(j.key)
+            if rec is None:
+                continue
+            r = rec["result"]
+            if r["status"] == "ok" and r.get("test_top1") is not None:
+                ok.append(r)
+            else:
+                row.failures.append(f"seed {j.seed}: {r['status']} {r.get('message', '')}".strip())
+        row.failures += [m for m in lost if m.startswith(f"{c.label} seed ")]
+        row.ok = len(ok)
+        if ok:
+            tests = [float(r["test_top1"]) for r in ok]
+            row.test_mean = statistics.fmean(tests)
+            row.test_std = statistics.stdev(tests) if len(tests) > 1 else None
+            row.val_mean = statistics.fmean(float(r["best_val_top1"]) for r in ok)
+            row.params, row.flops = int(ok[0]["params"]), int(ok[0]["flops"])
+            latencies = [float(r["latency_ms_b1"]) for r in ok if r.get("latency_ms_b1")]
+            row.latency_ms = statistics.median(latencies) if latencies else None
+            row.train_seconds = statistics.fmean(float(r["train_seconds"]) for r in ok)
+            row.curves = [[float(v) for v in r["val_top1"]] for r in ok]
+        rows.append(row)
+    return sorted(rows, key=lambda r: (r.test_mean is None, -(r.test_mean or 0.0)))
+
+
+# --- the table and the plots -----------------------------------------------------------------
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
+def _count(n: float | None) -> str:
+    if n is None:
+        return "-"
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return f"{n:.3g}"
+
+
+COLUMNS = ("network", "kind", "search val %", "final val %", "test % (mean ± std)", "seeds",
+           "params", "FLOPs", "latency ms", "train s")
+
+
+def table_cells(row: Row) -> list[str]:
+    """A row's cells, in :data:`COLUMNS` order (shared by the terminal and Markdown)."""
+    test = "-" if row.test_mean is None else (
+        f"{row.test_mean:.2f}" + (f" ± {row.test_std:.2f}" if row.test_std is not None else ""))
+    return [row.label, "baseline" if row.baseline else "found", _pct(row.search_accuracy),
+            _pct(row.val_mean), test, f"{row.ok}/{row.seeds}", _count(row.params),
+            _count(row.flops), "-" if row.latency_ms is None else f"{row.latency_ms:.2f}",
+            "-" if row.train_seconds is None else f"{row.train_seconds:.1f}"]
+
+
+def markdown_table(rows: Sequence[Row]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |",
+             "| " + " | ".join("---" if i < 2 else "---:" for i in range(len(COLUMNS))) + " |"]
+    lines += ["| " + " | ".join(table_cells(r)) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write_plots(rows: Sequence[Row], out: Path, title: str) -> dict[str, Path]:
+    """Accuracy vs params and vs FLOPs (Pareto front, baselines marked), learning curves."""
+    from nas.plots import Curve, Point, accuracy_vs_cost, learning_curves
+
+    done = [r for r in rows if r.test_mean is not None]
+    paths: dict[str, Path] = {}
+    if not done:
+        return paths
+    for cost, label in (("params", "parameters"), ("flops", "multiply-adds per image")):
+        points = [Point(r.label, float(getattr(r, cost)), float(r.test_mean or 0.0),
+                        r.test_std or 0.0, r.baseline) for r in done]
+        paths[cost] = accuracy_vs_cost(points, out / PLOTS[cost], cost_label=label,
+                                       accuracy_label="test accuracy (%)",
+                                       title=f"{title}: test accuracy vs {label}")
+    curves = []
+    for r in done:
+        n = min(len(c) for c in r.curves)
+        if n == 0:
+            continue
+        per_epoch = [[c[e] for c in r.curves] for e in range(n)]
+        curves.append(Curve(r.label, [statistics.fmean(v) for v in per_epoch],
+                            [min(v) for v in per_epoch], [max(v) for v in per_epoch],
+                            r.baseline))
+    paths["curves"] = learning_curves(curves, out / PLOTS["curves"],
+                                      title=f"{title}: validation accuracy while retraining")
+    return paths
+
+
+# --- the whole comparison --------------------------------------------------------------------
+
+
+@dataclass
+class CompareResult:
+    """What :func:`run_compare` did and wrote."""
+
+    directory: Path
+    rows: list[Row]
+    settings: dict[str, Any]
+    trained: int  # retrainings run now
+    reused: int  # finished earlier, read back
+    lost: list[str]  # retrainings whose worker Ray lost (trained again next time)
+    files: dict[str, Path]
+
+
+def check_fits(contenders: Sequence[Contender], data: DataSplits) -> None:
+    """Every network must build for the data's images: a one-line error before any training."""
+    shape = "x".join(map(str, data.input_shape))
+    for c in contenders:
+        try:
+            create_space(c.genome.space, **c.space_options).graph(
+                c.genome, data.input_shape, data.num_classes)
+        except ShapeError as e:
+            raise NasError(f"{c.label} does not fit {data.name} images ({shape}): {e}") from None
+
+
+def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]],
+                config: CompareConfig | None = None, *,
+                on_plan: Callable[[int, int], None] | None = None,
+                on_done: Callable[[Retraining, dict[str, Any]], None] | None = None
+                ) -> CompareResult:
+    """Compare the run's top architectures with ``baselines`` (label, baseline); see the
+    module docstring. ``on_plan(to_train, reused)`` is called once the work is known and
+    ``on_done(job, record)`` after each retraining (progress bars)."""
+    from nas.export import run_records
+    from nas.search import SearchConfig, load_data, resolve_recipe
+
+    config = config or CompareConfig()
+    config.check()
+    search = SearchConfig.from_dict(run.config)
+    found = found_contenders(run_records(run), config.top,
+                             {**search.space_options, **config.space_options})
+    if not found:
+        raise NasError(f"run {run.name!r} has no completed child yet; wait for the search "
+                       f"or resume it (nas search --resume {run.name})")
+    contenders = found + [baseline_contender(label, b) for label, b in baselines]
+    labels = [c.label for c in contenders]
+    duplicate = next((x for x in labels if labels.count(x) > 1), None)
+    if duplicate is not None:
+        raise NasError(f"--baselines names {duplicate!r} twice")
+
+    epochs = float(config.epochs if config.epochs is not None else search.epochs)
+    recipe = resolve_recipe(search)
+    seeds = [int(recipe["seed"]) + i for i in range(config.seeds)]
+    data_spec = {"dataset": search.dataset, "data_dir": search.data_dir, "limit": search.limit}
+    budget = {"epochs": epochs}
+    data = load_data(search)
+    check_fits(contenders, data)
+
+    directory = run.path / COMPARE_DIR
+    jobs = plan(directory, contenders, recipe, budget, data_spec, seeds)
+    records: dict[str, dict[str, Any]] = {}
+    for job in jobs:
+        rec = load_result(job.result_path)
+        if rec is not None:
+            records[job.key] = rec
+    todo = [j for j in jobs if j.key not in records]
+    reused = len(jobs) - len(todo)
+    if on_plan is not None:
+        on_plan(len(todo), reused)
+    lost: list[str] = []  # retrainings that produced no result this time
+
+    def finished(job: Retraining, out: dict[str, Any]) -> None:
+        if "result" in out:  # the trainer's own outcome (ok, diverged, oom, error): final
+            rec = result_record(job, out, recipe, budget, data_spec)
+            write_json(job.result_path, rec)
+            records[job.key] = rec
+        else:  # something outside the trainer raised: not stored, trained again next time
+            lost.append(f"{job.contender.label} seed {job.seed}: {out.get('error')}")
+        if on_done is not None:
+            on_done(job, records.get(job.key, {"error": out.get("error")}))
+
+    if todo:
+        (directory / "results").mkdir(parents=True, exist_ok=True)
+        ray_config = SearchConfig.from_dict({**search.to_dict(), "gpus": config.gpus,
+                                             "address": config.address})
+        lost += retrain_on_ray(todo, data, recipe, epochs, ray_config, finished)
+
+    rows = summarise(contenders, jobs, records, lost)
+    settings = {
+        "run": run.name, "space": search.space, "controller": search.controller,
+        "search_epochs": search.epochs, "epochs": epochs, "seeds": seeds,
+        "top": config.top, "baselines": [label for label, _ in baselines],
+        "space_options": {**search.space_options, **config.space_options},
+        "recipe": recipe, "data": {**data_spec, "summary": data.summary()},
+        "updated": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    files = write_outputs(directory, rows, settings)
+    return CompareResult(directory, rows, settings, len(todo), reused, lost, files)
+
+
+def write_outputs(directory: Path, rows: Sequence[Row], settings: Mapping[str, Any]
+                  ) -> dict[str, Path]:
+    """summary.json, compare.md and the plots in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    plots = write_plots(rows, directory, str(settings["run"]))
+    write_json(directory / "summary.json", {"settings": dict(settings),
+                                            "rows": [r.to_dict() for r in rows]})
+    md = directory / "compare.md"
+    md.write_text(markdown_report(rows, settings, plots) + "\n")
+    return {"summary": directory / "summary.json", "markdown": md, **plots}
+
+
+def markdown_report(rows: Sequence[Row], settings: Mapping[str, Any],
+                    plots: Mapping[str, Path]) -> str:
+    s = settings
+    recipe = s["recipe"]
+    lr = recipe.get("lr")
+    lines = [
+        f"# {s['run']}: found architectures against baselines", "",
+        f"Every network below was trained from scratch on {s['data']['summary']} for "
+        f"{s['epochs']:g} epoch(s), seeds {', '.join(map(str, s['seeds']))}, with the search's "
+        f"recipe ({recipe.get('optimizer')}, lr {'auto' if lr is None else lr}, batch "
+        f"{recipe.get('batch_size')}). *search val* is the child's validation accuracy in the "
+        f"{s['space']} / {s['controller']} search ({s['search_epochs']:g} epoch(s)); *final "
+        "val* and *test* come from this retraining (mean over seeds; ± is the sample standard "
+        "deviation). FLOPs are multiply-adds per image; latency is the median batch-1 "
+        "inference time on the training device.", "",
+        markdown_table(rows), "",
+    ]
+    failures = [(r.label, f) for r in rows for f in r.failures]
+    if failures:
+        lines += ["Failed retrainings:", ""]
+        lines += [f"- {label} {f}" for label, f in failures]
+        lines.append("")
+    titles = {"params": "test accuracy vs parameters", "flops": "test accuracy vs FLOPs",
+              "curves": "learning curves"}
+    for key, path in plots.items():
+        lines += [f"![{titles[key]}]({path.name})", ""]
+    return "\n".join(lines).rstrip()
+
+
+def trained_checkpoints(run: RunDir) -> dict[int, tuple[Path, dict[str, Any]]]:
+    """For each search trial retrained by ``nas compare``: its best checkpoint and record.
+
+    "Best" is the highest validation accuracy over seeds (never the test accuracy, which
+    would select on the test set); ties go to the lower seed. Used by ``nas export``.
+    """
+    best: dict[int, tuple[Path, dict[str, Any]]] = {}
+    for path in sorted((run.path / COMPARE_DIR / "results").glob("*.json")):
+        rec = load_result(path)
+        if rec is None or rec.get("trial") is None or rec["result"]["status"] != "ok" \
+                or not rec.get("checkpoint"):
+            continue
+        ckpt = run.path / COMPARE_DIR / rec["checkpoint"]
+        if not ckpt.is_file():
+            continue
+        trial, score = int(rec["trial"]), float(rec["result"]["best_val_top1"])
+        held = best.get(trial)
+        if held is None or (score, -rec["seed"]) > (
+                float(held[1]["result"]["best_val_top1"]), -held[1]["seed"]):
+            best[trial] = (ckpt, rec)
+    return best
+

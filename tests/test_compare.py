@@ -1,0 +1,155 @@
+"""``nas compare`` on a tiny real search: the table, the plots, the stored retrainings (and
+resuming from them), exporting the retrained weights, and bad input.
+
+One local Ray (2 CPUs) serves the module: it runs a 2-child NASNet search with the rl
+controller on 100 digits (the run ``tests/test_report.py`` reads too, see ``shared_run``) and
+then the retrainings.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from nas.cli import main  # noqa: E402
+from nas.compare import COMPARE_DIR  # noqa: E402
+from nas.cost import totals  # noqa: E402
+from nas.export import ranked_trials, run_records  # noqa: E402
+from nas.search import SearchConfig, run_search  # noqa: E402
+from nas.space import create_space, get_space  # noqa: E402
+from nas.store import RunDir  # noqa: E402
+
+#: The shared tiny run: NASNet at width 8 on 100 digits, one epoch (2 steps) per child.
+TINY = dict(space="nasnet", space_options={"width": 8}, controller="rl", dataset="digits",
+            limit=100, epochs=1.0, trials=2, seed=0)
+
+
+def shared_run(factory: pytest.TempPathFactory) -> RunDir:
+    """The tiny run, searched once per pytest session (the first module to ask searches)."""
+    root = factory.getbasetemp() / "shared-runs"
+    path = root / "tiny"
+    if path.is_dir() and RunDir(path).summary().get("state") == "finished":
+        return RunDir(path)
+    shutil.rmtree(root, ignore_errors=True)
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 logging_level="ERROR")
+    try:
+        result = run_search(SearchConfig(**TINY), name="tiny", runs_dir=root)  # type: ignore[arg-type]
+    finally:
+        if started:
+            ray.shutdown()
+    assert result.done == TINY["trials"]
+    return result.run
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Any:
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def run(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> RunDir:
+    return shared_run(tmp_path_factory)
+
+
+def _tiny_resnet(path: Path) -> Path:
+    """A ResNet genome small enough for 8x8 digits: a baseline given as a genome file."""
+    genome = get_space("resnet").genome(stem="cifar", block="basic", blocks1=1, blocks2=1,
+                                        blocks3=1, blocks4=1, width=8, groups=1,
+                                        group_width=64, se=False)
+    genome.save(path)
+    return path
+
+
+def _png(path: Path) -> bool:
+    data = path.read_bytes()
+    return data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5_000
+
+
+def test_compare_writes_table_and_plots_and_resumes(
+        run: RunDir, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tiny = _tiny_resnet(tmp_path / "tiny_resnet.json")
+    argv = ["compare", str(run.path), "--baselines", f"resnet18,{tiny}", "--top", "1",
+            "--seeds", "2", "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["trained"] == 6 and out["reused"] == 0 and out["lost"] == []
+
+    best = ranked_trials(run_records(run))[0]
+    rows = {r["label"]: r for r in out["rows"]}
+    assert set(rows) == {f"trial-{best.number}", "resnet18", "tiny_resnet"}
+    found = rows[f"trial-{best.number}"]
+    assert not found["baseline"] and found["trial"] == best.number
+    assert found["search_accuracy"] == best.accuracy  # search-time beside final accuracy
+    for label, row in rows.items():
+        assert row["seeds"] == 2 and row["ok"] == 2, row["failures"]
+        assert 0 <= row["test_mean"] <= 100 and row["test_std"] is not None
+        assert len(row["curves"]) == 2 and row["latency_ms"] > 0
+        genome = best.genome if label.startswith("trial") else None
+        space_options = {"width": 8} if genome is not None else {}
+        if label == "resnet18":
+            from nas.space import get_baseline
+
+            genome = get_baseline("resnet18").genome
+        elif label == "tiny_resnet":
+            from nas.genome import Genome
+
+            genome = Genome.load(tiny)
+        assert genome is not None
+        exact = totals(create_space(genome.space, **space_options).graph(genome, (1, 8, 8), 10))
+        assert (row["params"], row["flops"]) == (exact.params, exact.flops)
+    means = [r["test_mean"] for r in out["rows"]]
+    assert means == sorted(means, reverse=True)  # best first
+
+    directory = run.path / COMPARE_DIR
+    markdown = (directory / "compare.md").read_text()
+    table = [line for line in markdown.splitlines() if line.startswith("| ")]
+    assert len(table) == 2 + 3 and "search val %" in table[0]
+    for label in rows:
+        assert sum(line.startswith(f"| {label} |") for line in table) == 1
+    for name in ("accuracy_vs_params.png", "accuracy_vs_flops.png", "learning_curves.png"):
+        assert f"]({name})" in markdown and _png(directory / name)
+    results = sorted((directory / "results").glob("*.json"))
+    assert len(results) == 6 and len(list((directory / "checkpoints").glob("*.pt"))) == 6
+
+    # run again (as after an interruption): each finished retraining is read back from its
+    # file rather than trained again (a missing file is simply not among them), same table
+    stamps = {p: p.stat().st_mtime_ns for p in results}
+    assert main(argv) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert (again["trained"], again["reused"]) == (0, 6)
+    assert again["rows"] == out["rows"] and {p: p.stat().st_mtime_ns for p in results} == stamps
+
+    # the retrained weights are what `nas export` now exports for that trial
+    assert main(["export", str(run.path), "--trial", str(best.number), "--format",
+                 "checkpoint", "--out", str(tmp_path / "exports"), "--json"]) == 0
+    (exported,) = json.loads(capsys.readouterr().out)
+    assert exported["trained"] and "retrained by nas compare" in exported["weights"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--baselines", "resnet999"], "neither a baseline nor a genome"),
+    (["--seeds", "0"], "--seeds must be at least 1"),
+    (["--top", "0"], "--top must be at least 1"),
+])
+def test_bad_input_is_one_line_and_exit_2(run: RunDir, argv: list[str], message: str,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compare", str(run.path), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("nas compare: error:") and "\n" not in err and message in err, err
+
+
+def test_missing_run_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compare", "nope", "--runs-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no run 'nope'" in err and "\n" not in err

@@ -1,0 +1,59 @@
+"""Every command the README and docs/ show is run here, so the docs stay true to the code.
+
+Commands are the lines starting with ``nas `` inside fenced ``bash`` blocks. They run
+in-process through ``nas.cli.main`` in a scratch directory (so ``runs/`` is fresh), in the
+order the document gives them: a later command may use the run an earlier one made. The quick
+start's default search runs in the slow suite (``pytest -m slow``); its pip lines are checked
+by CI running the same command from a fresh clone.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from nas.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+QUICK_START = "nas search"  # the README's first command, after `pip install -e . &&`
+
+
+def shown_commands(path: Path) -> list[str]:
+    blocks = re.findall(r"```bash\n(.*?)```", path.read_text(), flags=re.S)
+    lines = [line.strip() for block in blocks for line in block.splitlines()]
+    return [line for line in lines if line.startswith("nas ")]
+
+
+def quick_start(path: Path) -> list[str]:
+    blocks = re.findall(r"```bash\n(.*?)```", path.read_text(), flags=re.S)
+    return [line.strip() for block in blocks for line in block.splitlines()
+            if line.strip().startswith("pip install")]
+
+
+def test_readme_quick_start_is_two_commands_and_ci_runs_the_second() -> None:
+    install_and_search, install_and_test = quick_start(ROOT / "README.md")
+    assert install_and_search == f"pip install -e . && {QUICK_START}"
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert install_and_test.replace("pip install", "pip install -q") in ci
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_shown_command_runs(doc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    for command in shown_commands(doc):
+        code = main(shlex.split(command)[1:])
+        out, err = capsys.readouterr()
+        assert code == 0, f"`{command}` exited {code}: {err[-2000:]}"
+        assert out.strip() or Path("runs").exists(), f"`{command}` printed nothing"
+
+
+@pytest.mark.slow
+def test_quick_start_search_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main([*shlex.split(QUICK_START)[1:], "--plain"]) == 0
+    assert any(Path("runs").iterdir())
