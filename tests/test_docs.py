@@ -22,8 +22,14 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 QUICK_START = "nas search"  # the README's first command, after `pip install -e . &&`
 
 
-def shown_commands(path: Path) -> list[str]:
-    blocks = re.findall(r"```bash\n(.*?)```", path.read_text(), flags=re.S)
+def shown_commands(path: Path, results: bool = False) -> list[str]:
+    """The ``nas`` lines of a document; ``results``: those of its "## Results" section (the
+    full-size runs behind the published numbers, run in the slow suite) instead of the rest."""
+    text = path.read_text()
+    before, _, after = text.partition("\n## Results")
+    section, _, rest = after.partition("\n## ")
+    text = section if results else before + "\n## " + rest
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
     lines = [line.strip() for block in blocks for line in block.splitlines()]
     return [line for line in lines if line.startswith("nas ")]
 
@@ -50,6 +56,15 @@ def test_every_shown_command_runs(doc: Path, tmp_path: Path, monkeypatch: pytest
         out, err = capsys.readouterr()
         assert code == 0, f"`{command}` exited {code}: {err[-2000:]}"
         assert out.strip() or Path("runs").exists(), f"`{command}` printed nothing"
+
+
+@pytest.mark.slow
+def test_results_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    commands = shown_commands(ROOT / "README.md", results=True)
+    assert commands
+    for command in commands:
+        assert main(shlex.split(command)[1:]) == 0, command
 
 
 @pytest.mark.slow
