@@ -16,8 +16,8 @@
     trainer's own overhead from its choice of memory format.
 (2) Forward + backward time of the genome-built ResNet-18 and ResNet-50 (``resnet`` space
     baselines, torch.fx modules) against torchvision's models of the same name, alternating,
-    median ratio (CPU time on a CPU); the target is within 1.05x. torchvision's weights are loaded into ours first
-    and the outputs compared, so the two are the same network, not just the same size.
+    median ratio (CPU time on a CPU); the target is within 1.05x. torchvision's weights are
+    loaded into ours first and the outputs compared, so the two are the same network.
 (3) ``--cifar``: a ResNet-20-like genome (CIFAR stem; 3, 3, 3 basic blocks at 16, 32, 64
     channels plus the space's fourth stage of one 128-channel block) trained with the default
     recipe on ../shared/data/cifar10 (JPEG class folders, read as ``imagefolder``); prints its

@@ -395,10 +395,13 @@ def _decode(path: Path) -> np.ndarray:
     """One image as uint8 (H, W) for greyscale or (H, W, 3) for anything else."""
     from PIL import Image
 
-    with Image.open(path) as im:  # (H, W) or (H, W, 3)
-        if im.mode in ("L", "RGB"):
-            return np.asarray(im)
-        return np.asarray(im.convert("L" if im.mode in ("1", "I", "I;16", "F") else "RGB"))
+    try:
+        with Image.open(path) as im:  # (H, W) or (H, W, 3)
+            if im.mode in ("L", "RGB"):
+                return np.asarray(im)
+            return np.asarray(im.convert("L" if im.mode in ("1", "I", "I;16", "F") else "RGB"))
+    except (OSError, ValueError, SyntaxError) as e:  # PIL's errors for truncated/unknown files
+        raise NasError(f"cannot read image {path}: {e}; remove or replace it") from None
 
 
 def _decode_all(files: Sequence[Path]) -> np.ndarray:
@@ -435,7 +438,7 @@ def _cached(cache_file: Path, build: Callable[[], dict[str, np.ndarray]]) -> dic
         try:
             tensors = torch.load(cache_file, mmap=True, weights_only=True)
             return {k: v.numpy() for k, v in tensors.items()}
-        except (OSError, RuntimeError, ValueError, AttributeError):  # damaged: rebuild
+        except Exception:  # a damaged or foreign cache file is rebuilt, never trusted
             cache_file.unlink(missing_ok=True)
     arrays = build()
     tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")

@@ -104,6 +104,10 @@ def test_imagefolder_single_tree_is_split_and_cached(tmp_path: Path) -> None:
     assert len(list((cache / "imagefolder").glob("*.pt"))) == 2, "a changed tree is re-read"
     assert len(grown.train) + len(grown.val) + len(grown.test) == 32
 
+    for f in (cache / "imagefolder").glob("*.pt"):  # a damaged cache is rebuilt, not trusted
+        f.write_bytes(b"damaged")
+    assert torch.equal(load_dataset("imagefolder", root, cache=cache).train.x, grown.train.x)
+
 
 def test_imagefolder_greyscale_tree_has_one_channel(tmp_path: Path) -> None:
     _tree(tmp_path / "g" / "train", {"x": 6, "y": 6}, size=(8, 8), mode="L")
@@ -133,6 +137,10 @@ def test_bad_input_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "noimages" / "cat").mkdir(parents=True)
     with pytest.raises(NasError, match="no images"):
         load_dataset("imagefolder", tmp_path / "noimages", cache=tmp_path / "cache")
+    (tmp_path / "broken" / "cat").mkdir(parents=True)
+    (tmp_path / "broken" / "cat" / "0.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(NasError, match=r"cannot read image .*0\.jpg"):
+        load_dataset("imagefolder", tmp_path / "broken", cache=tmp_path / "cache")
     with pytest.raises(NasError, match=r"looked for .*cifar-10-batches-py.*--download"):
         load_dataset("cifar10", tmp_path / "nocifar")
     with pytest.raises(NasError, match="val_fraction"):
