@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from nas.errors import NasError, ShapeError
 from nas.genome import Genome
+from nas.live import human
 from nas.space import Baseline, create_space
 from nas.store import read_json, write_json
 
@@ -327,15 +328,6 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v:.2f}"
 
 
-def _count(n: float | None) -> str:
-    if n is None:
-        return "-"
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.3g}{unit}"
-    return f"{n:.3g}"
-
-
 COLUMNS = ("network", "kind", "search val %", "final val %", "test % (mean ± std)", "seeds",
            "params", "FLOPs", "latency ms", "train s")
 
@@ -345,8 +337,8 @@ def table_cells(row: Row) -> list[str]:
     test = "-" if row.test_mean is None else (
         f"{row.test_mean:.2f}" + (f" ± {row.test_std:.2f}" if row.test_std is not None else ""))
     return [row.label, "baseline" if row.baseline else "found", _pct(row.search_accuracy),
-            _pct(row.val_mean), test, f"{row.ok}/{row.seeds}", _count(row.params),
-            _count(row.flops), "-" if row.latency_ms is None else f"{row.latency_ms:.2f}",
+            _pct(row.val_mean), test, f"{row.ok}/{row.seeds}", human(row.params),
+            human(row.flops), "-" if row.latency_ms is None else f"{row.latency_ms:.2f}",
             "-" if row.train_seconds is None else f"{row.train_seconds:.1f}"]
 
 

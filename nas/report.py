@@ -125,13 +125,9 @@ def _pct(v: float | None) -> str:
 
 
 def _count(n: Any) -> str:
-    if n is None:
-        return "-"
-    n = float(n)
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.3g}{unit}"
-    return f"{n:.3g}"
+    from nas.live import human
+
+    return human(None if n is None else float(n))
 
 
 def _with_options(name: str, options: Mapping[str, Any] | None) -> str:

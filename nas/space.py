@@ -17,7 +17,7 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from torch import nn
 
@@ -188,6 +188,24 @@ class Space(ABC):
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "options": dict(self.options)}
+
+
+def kaiming_init(module: nn.Module,
+                 conv_mode: Literal["fan_in", "fan_out"] = "fan_out") -> None:
+    """torchvision's CNN initialisation: He-normal convs (``conv_mode`` fan), zero biases,
+    batch norms at the identity, N(0, 0.01) linears (VGG, MobileNetV2, and the spaces that
+    follow them)."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode=conv_mode, nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.01)
+            nn.init.zeros_(m.bias)
 
 
 def _class_name(space: str) -> str:

@@ -36,7 +36,7 @@ from torch import nn
 from nas.errors import GenomeError, NasError
 from nas.genome import Genome, Value
 from nas.netgraph import NetBuilder, T
-from nas.space import Decision, Space, register_space
+from nas.space import Decision, Space, kaiming_init, register_space
 
 
 class InceptionWidths(NamedTuple):
@@ -237,14 +237,4 @@ class InceptionSpace(Space):
         network would be ~0; fan-in He init keeps each branch's output variance, and
         concatenation keeps it per channel.
         """
-        for m in module.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0.0, 0.01)
-                nn.init.zeros_(m.bias)
+        kaiming_init(module, conv_mode="fan_in")

@@ -38,7 +38,7 @@ from torch import nn
 from nas.errors import GenomeError
 from nas.genome import Genome, Value
 from nas.netgraph import NetBuilder, T
-from nas.space import Decision, Space, register_space
+from nas.space import Decision, Space, kaiming_init, register_space
 
 # --- the vocabulary --------------------------------------------------------------------------
 
@@ -249,14 +249,4 @@ class MobileNetSpace(Space):
         Convs: He normal with ``fan_out``; BN: weight 1, bias 0; linear: N(0, 0.01), bias 0.
         With the same seed, the MobileNetV2 genome starts from exactly torchvision's weights.
         """
-        for m in module.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+        kaiming_init(module, conv_mode="fan_out")  # leaky_relu(a=0) gain == relu gain

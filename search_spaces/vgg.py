@@ -46,7 +46,7 @@ from torch import nn
 
 from nas.genome import Genome
 from nas.netgraph import NetBuilder, T
-from nas.space import Decision, Space, register_space
+from nas.space import Decision, Space, kaiming_init, register_space
 
 MAX_STAGES = 5  # VGG's five stages; per-stage decisions of unused stages are ignored
 DROPOUT_P = 0.5  # the classifier dropout of AlexNet and VGG
@@ -170,14 +170,4 @@ class VggSpace(Space):
         """torchvision's VGG initialisation: Kaiming-normal (fan-out) convs, unit batch norms,
         N(0, 0.01) linears, zero biases. (torchvision's AlexNet keeps PyTorch's defaults; one
         scheme for the whole space keeps every genome, AlexNet included, comparable.)"""
-        for m in module.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0.0, 0.01)
-                nn.init.zeros_(m.bias)
+        kaiming_init(module, conv_mode="fan_out")

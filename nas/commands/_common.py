@@ -11,7 +11,10 @@ from rich.console import Console
 
 from nas.errors import NasError
 from nas.genome import Genome
+from nas.live import human
 from nas.netgraph import Shape
+
+__all__ = ["human"]  # re-exported for the commands
 
 
 def parse_input_shape(text: str) -> Shape:
@@ -72,9 +75,3 @@ def console() -> Console:
     return Console(highlight=False, soft_wrap=False, width=max(120, Console().width))
 
 
-def human(n: float) -> str:
-    """1234567 -> '1.23M'; keeps three significant digits."""
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.3g}{unit}"
-    return f"{n:.3g}"
