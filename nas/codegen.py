@@ -127,6 +127,19 @@ def _containers(paths: Iterable[tuple[str, str]]) -> list[str]:
     return lines
 
 
+def _boundary(g: Any, members: list[str], output: str) -> tuple[list[str], list[str]]:
+    """A block's external inputs (in first-use order) and the members read outside it."""
+    inside = set(members)
+    inputs: list[str] = []
+    for n in members:
+        for i in g.nodes[n]["inputs"]:
+            if i not in inside and i not in inputs:
+                inputs.append(i)
+    outputs = [n for n in members
+               if n == output or any(s not in inside for s in g.successors(n))]
+    return inputs, outputs
+
+
 def _block_of(name: str, blocks: set[str]) -> str | None:
     parts = name.split(".")
     prefix = ".".join(parts[:2])
@@ -153,15 +166,9 @@ def generate(net: NetGraph, class_name: str = "Net", header: str = "") -> str:
 
     units: dict[tuple[Any, ...], _Unit] = {}  # signature -> class
     block_class: dict[str, _Unit] = {}
+    boundary: dict[str, tuple[list[str], list[str]]] = {}  # block -> (inputs, outputs)
     for b, members in block_nodes.items():
-        inside = set(members)
-        ext_inputs: list[str] = []
-        for n in members:
-            for i in g.nodes[n]["inputs"]:
-                if i not in inside and i not in ext_inputs:
-                    ext_inputs.append(i)
-        outputs = [n for n in members
-                   if n == net.output or any(s not in inside for s in g.successors(n))]
+        ext_inputs, outputs = boundary[b] = _boundary(g, members, net.output)
         local = {i: f"in_{k}" for k, i in enumerate(ext_inputs)}
         for n in members:
             local[n] = _ident(n[len(b) + 1:])
@@ -193,15 +200,7 @@ def generate(net: NetGraph, class_name: str = "Net", header: str = "") -> str:
             continue
         emitted.add(b)
         unit = block_class[b]
-        members = block_nodes[b]
-        inside = set(members)
-        ext = []
-        for m in members:
-            for i in g.nodes[m]["inputs"]:
-                if i not in inside and i not in ext:
-                    ext.append(i)
-        outs = [m for m in members
-                if m == net.output or any(s not in inside for s in g.successors(m))]
+        ext, outs = boundary[b]
         top.init.append((b, f"{unit.name}()"))
         lhs = ", ".join(_ident(o) for o in outs)
         for o in outs:
