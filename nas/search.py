@@ -545,8 +545,6 @@ class Search:
             self.study.finish(number, state=state, value=value, attrs=attrs, curve=curve)
             log.info("trial %d: %s %s", number, finished.status,
                      f"accuracy {value:.2f}%" if value is not None else finished.message)
-            self.view.finished(self.progress, finished)  # a line printed is a line stored
-        self.to_finish.clear()
         if self.dirty:
             self.save()
             self.dirty = False
@@ -556,6 +554,9 @@ class Search:
                 raise RuntimeError(f"study {self.run.name!r} numbered trial {written}, expected "
                                    f"{number}: is another process writing it?")
         self.to_start.clear()
+        for *_, finished in self.to_finish:  # printed once the whole round is on disk
+            self.view.finished(self.progress, finished)
+        self.to_finish.clear()
 
     def _outcome(self, out: Mapping[str, Any]) -> tuple[
             str, float | None, dict[str, float] | None, dict[str, Any], list[float]]:

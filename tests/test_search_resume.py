@@ -58,7 +58,7 @@ def test_sigkill_mid_run_then_resume(address: str, tmp_path: Path) -> None:
     finished_before = {n: t for n, t in before.items() if t[0] != "RUNNING"}
     running_before = {n: t for n, t in before.items() if t[0] == "RUNNING"}
     assert 3 <= len(finished_before) < TRIALS
-    assert running_before  # children were in flight: a line is printed after the next dispatch
+    assert running_before  # in flight: a round's lines are printed after its new trials are written
     elapsed_before = run.load_state()["elapsed"]  # type: ignore[index]
 
     result = run_search(resume="k", runs_dir=tmp_path)  # joins this process's Ray
