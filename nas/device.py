@@ -2,27 +2,29 @@
 
 One place decides these so that the trainer, the benchmarks and the latency measurement agree.
 The CPU choices were measured, not assumed (2-core Sapphire Rapids with AMX, torch 2.14, one
-thread, training steps of batch 128; the variants alternated while other jobs shared the
-machine, so compare within a row; median img/s):
+thread, training steps of batch 128, the four variants alternating; median img/s):
 
 =====================  ===========  ==============  ===========  ================
 network                fp32 NCHW    fp32 NHWC (cl)  bf16 NCHW    bf16 NHWC
 =====================  ===========  ==============  ===========  ================
-ResNet-20-like, 32px   74           108             134          178
-MobileNetV2, 32px      108          189             81           89
-ResNet-18, 32px        143          172             139          122
-tiny ResNet, 8px       2064         2625            2247         2728
+ResNet-20-like, 32px   235          303             447          572
+MobileNetV2, 32px      242          454             185          200
+ResNet-18, 32px        314          321             301          320
+NASNet-A, 32px         5            7               5            5
+tiny ResNet, 8px       4895         6305            5457         6676
 =====================  ===========  ==============  ===========  ================
 
-channels_last wins everywhere, so CPUs use it too; bf16 autocast wins for plain 3x3 convs on
-AMX but loses for depthwise convs and on CPUs without bf16 units, so CPUs stay float32. On
-CUDA the usual wins apply: bf16 autocast where the GPU supports it (fp16 with a gradient
-scaler otherwise), channels_last, cuDNN autotuning and non-blocking copies.
+channels_last is never slower, so CPUs use it too. bf16 autocast doubles plain 3x3
+convolutions on AMX but slows depthwise ones (and every convolution on CPUs without bf16
+units), so CPUs stay float32 unless a recipe asks (``Recipe(amp=True)``). On CUDA the usual
+wins apply: bf16 autocast where the GPU supports it (fp16 with a gradient scaler otherwise),
+channels_last, cuDNN autotuning and non-blocking copies.
 
 Threads are left to whoever owns the process (Ray gives each worker ``num_cpus`` threads;
-``nas train --threads``). On a busy machine more threads than free cores is ruinous: the same
-ResNet-20 step ran at 12 img/s with 2 threads against 74 with 1 while other jobs held the
-cores, because every op's threads wait for each other.
+``nas train --threads``). Two threads on two idle cores trained the ResNet-20-like network
+1.8x faster than one (424 against 235 img/s), but more threads than free cores is ruinous:
+with other jobs holding the cores the same step ran at 12 img/s with 2 threads against 74
+with 1, because every op's threads wait for each other.
 """
 
 from __future__ import annotations
@@ -58,14 +60,22 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     return dev
 
 
-def amp_dtype(device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for training on ``device``, or None for plain float32.
+def amp_dtype(device: torch.device, enabled: bool | None = None) -> torch.dtype | None:
+    """The autocast dtype for ``device``, or None for plain float32.
 
-    bf16 needs no loss scaling, so it is preferred wherever the GPU supports it; older GPUs
-    get fp16 (the trainer then adds a gradient scaler). CPUs stay float32 (see the module doc).
+    ``enabled=None`` is the measured default: on CUDA bf16 where the GPU supports it (no loss
+    scaling needed), else fp16 (the trainer then adds a gradient scaler); CPUs stay float32
+    (see the module doc). ``enabled=True`` asks for mixed precision anyway (bf16 on a CPU,
+    worth it on AMX CPUs for plain convolutions); ``False`` forces float32.
     """
+    if enabled is False:
+        return None
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if enabled and device.type == "cpu":
+        return torch.bfloat16
+    if enabled and device.type == "mps":
+        return torch.float16
     return None
 
 

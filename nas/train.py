@@ -9,7 +9,9 @@ learning rate is set by hand (no scheduler object), and the host waits for the d
 to look at the loss (every step on CPU, where it costs nothing; every ``_CHECK_EVERY`` steps
 on a GPU). On CUDA it adds bf16 autocast (fp16 with a gradient scaler on older GPUs),
 channels_last and cuDNN autotuning; on CPU it runs float32 channels_last, which measured
-fastest (see :mod:`nas.device`). Threads are the process owner's choice.
+fastest across networks (see :mod:`nas.device`; ``Recipe(amp=True)`` adds bf16 autocast,
+which doubles the speed of plain-convolution networks on AMX CPUs but slows depthwise ones).
+Threads are the process owner's choice.
 
 A child can fail without its caller failing: a loss that turns NaN/inf stops the child with
 status ``diverged``, running out of memory gives ``oom``, anything else the child raises gives
@@ -70,6 +72,7 @@ class Recipe:
     augment: bool | None = None  # crop + flip; None: the dataset's choice (DataSplits.augment)
     grad_clip: float | None = None  # clip the global gradient norm to this, if set
     eval_batch_size: int | None = None  # None: 2 x batch_size (inference needs less memory)
+    amp: bool | None = None  # mixed precision; None: the device's default (nas.device.amp_dtype)
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -266,8 +269,7 @@ def _optimizer(model: nn.Module, recipe: Recipe, device: torch.device) -> torch.
                            nesterov=recipe.nesterov and recipe.momentum > 0, fused=fused)
 
 
-def _autocast(device: torch.device) -> AbstractContextManager[Any]:
-    dtype = amp_dtype(device)
+def _autocast(device: torch.device, dtype: torch.dtype | None) -> AbstractContextManager[Any]:
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
 
 
@@ -277,7 +279,8 @@ def _prepare(x: Tensor, device: torch.device) -> Tensor:
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, split: Split, batch_size: int = 256,
-             device: torch.device | None = None) -> tuple[float, float, float]:
+             device: torch.device | None = None,
+             amp: torch.dtype | None = None) -> tuple[float, float, float]:
     """(mean cross-entropy, top-1 %, top-5 %) of ``model`` on ``split`` (eval mode).
 
     Sums stay on the device and are read once at the end: one sync per evaluation.
@@ -290,7 +293,7 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = 256,
     for i in range(0, len(split), batch_size):
         x = _prepare(split.x[i:i + batch_size].to(device, non_blocking=True), device)
         y = split.y[i:i + batch_size].to(device, non_blocking=True)
-        with _autocast(device):
+        with _autocast(device, amp):
             logits = model(x)
         logits = logits.float()  # (B, classes)
         loss += F.cross_entropy(logits, y, reduction="sum")
@@ -303,8 +306,8 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = 256,
 
 
 def measure_latency(model: nn.Module, input_shape: tuple[int, ...], batch: int,
-                    device: torch.device, *, warmup: int = 3, repeats: int = 10,
-                    max_seconds: float = 1.0) -> float:
+                    device: torch.device, *, amp: torch.dtype | None = None, warmup: int = 3,
+                    repeats: int = 10, max_seconds: float = 1.0) -> float:
     """Median milliseconds of one inference forward of ``batch`` random images on ``device``.
 
     A few warm-up runs (allocator, cuDNN autotuning), then up to ``repeats`` timed runs or
@@ -319,7 +322,7 @@ def measure_latency(model: nn.Module, input_shape: tuple[int, ...], batch: int,
         synchronize(device)
         return time.perf_counter() - t0
 
-    with torch.inference_mode(), _autocast(device):
+    with torch.inference_mode(), _autocast(device, amp):
         spent = 0.0
         for _ in range(warmup):
             spent += run()
@@ -427,9 +430,10 @@ def train(model: nn.Module, data: DataSplits, recipe: Recipe, budget: Budget, *,
     if result.status in ("ok", "pruned", "diverged"):  # the architecture's speed still counts
         try:
             shape = tuple(data.input_shape)
-            result.latency_ms_b1 = measure_latency(model, shape, 1, dev)
+            amp = amp_dtype(dev, recipe.amp)
+            result.latency_ms_b1 = measure_latency(model, shape, 1, dev, amp=amp)
             result.latency_ms_batch = measure_latency(model, shape, LATENCY_BATCH, dev,
-                                                      warmup=1, repeats=5)
+                                                      amp=amp, warmup=1, repeats=5)
         except Exception as e:  # e.g. out of memory at the throughput batch
             result.message = (result.message + "; " if result.message else "") + \
                 f"latency not measured ({type(e).__name__})"
@@ -462,7 +466,8 @@ def _fit(model: nn.Module, data: DataSplits, recipe: Recipe, budget: Budget,
     check_every = 1 if dev.type == "cpu" else _CHECK_EVERY
 
     optimizer = _optimizer(model, recipe, dev)
-    scaler = torch.amp.GradScaler(dev.type, enabled=amp_dtype(dev) == torch.float16)
+    amp = amp_dtype(dev, recipe.amp)
+    scaler = torch.amp.GradScaler(dev.type) if amp == torch.float16 else None
     generator = torch.Generator(device=dev)
     generator.manual_seed(recipe.seed)
     criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
@@ -489,15 +494,21 @@ def _fit(model: nn.Module, data: DataSplits, recipe: Recipe, budget: Budget,
             x = train_x.index_select(0, idx)  # (B, C, H, W)
             y = train_y.index_select(0, idx)  # (B,)
             x = augment_batch(x, generator) if augment else _prepare(x, dev)
-            with _autocast(dev):
+            with _autocast(dev, amp):
                 loss = criterion(model(x), y)
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if recipe.grad_clip is not None:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
+            if scaler is None:
+                loss.backward()
+                if recipe.grad_clip is not None:
+                    nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+                optimizer.step()
+            else:  # fp16: scale the loss so small gradients survive, unscale before clipping
+                scaler.scale(loss).backward()
+                if recipe.grad_clip is not None:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
 
             loss_sum += loss.detach()
             step += 1
@@ -521,7 +532,7 @@ def _fit(model: nn.Module, data: DataSplits, recipe: Recipe, budget: Budget,
         if not math.isfinite(train_loss):
             _diverged(result, train_loss, step, steps_per_epoch, seen, elapsed)
 
-        val_loss, val_top1, val_top5 = evaluate(model, data.val, eval_bs, dev)
+        val_loss, val_top1, val_top5 = evaluate(model, data.val, eval_bs, dev, amp)
         evaluations += 1
         result.train_loss.append(train_loss)
         result.val_loss.append(val_loss)
@@ -544,7 +555,7 @@ def _fit(model: nn.Module, data: DataSplits, recipe: Recipe, budget: Budget,
         if finished:
             break
     if evaluate_test:
-        result.test_top1 = evaluate(model, data.test, eval_bs, dev)[1]
+        result.test_top1 = evaluate(model, data.test, eval_bs, dev, amp)[1]
 
 
 def _account(result: Result, step: int, steps_per_epoch: int, seen: int,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,16 +15,6 @@ from nas.genome import Value
 TINY_RESNET: dict[str, Value] = {
     "stem": "cifar", "block": "basic", "blocks1": 1, "blocks2": 1, "blocks3": 1, "blocks4": 1,
     "width": 16, "groups": 1, "group_width": 64, "se": False}
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """One intra-op thread: tiny children run fastest so, and runs on a busy machine stay
-    fast (several threads per process on few cores wait on each other)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,16 +34,6 @@ CIFAR_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10"
 TINY_RESNET: dict[str, Value] = {
     "stem": "cifar", "block": "basic", "blocks1": 1, "blocks2": 1, "blocks3": 1, "blocks4": 1,
     "width": 16, "groups": 1, "group_width": 64, "se": False}
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """One intra-op thread: tiny children run fastest so, runs stay fast when other jobs share
-    the cores (threads of one op wait for each other), and bitwise repeats need a fixed count."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -269,9 +258,12 @@ def test_lr_schedule_warms_up_then_decays_to_zero() -> None:
     assert lr_factor(0.5, 0.0) == pytest.approx(0.5)
 
 
-def test_adamw_and_smoothing_train_too(digits: DataSplits) -> None:
+def test_adamw_smoothing_and_bf16_train_too(digits: DataSplits) -> None:
     torch.manual_seed(0)
     result = train(small_cnn(digits), digits,
                    Recipe(optimizer="adamw", label_smoothing=0.1, grad_clip=1.0, batch_size=64),
                    Budget(epochs=2))
+    assert result.status == "ok" and result.best_val_top1 > 30.0
+    torch.manual_seed(0)
+    result = train(small_cnn(digits), digits, Recipe(batch_size=64, amp=True), Budget(epochs=2))
     assert result.status == "ok" and result.best_val_top1 > 30.0

@@ -49,6 +49,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--weight-decay", type=float, help="default: 5e-4 (SGD), 0.05 (AdamW)")
     p.add_argument("--label-smoothing", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0, help="weights, batch order, augmentation")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                   help="mixed precision (default: on for GPUs, off for CPUs; on helps AMX "
+                        "CPUs for plain convolutions)")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: a GPU if there is one)")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     budget = Budget(epochs=args.epochs, steps=args.steps, seconds=args.seconds)
     recipe = Recipe(optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay,
                     label_smoothing=args.label_smoothing, batch_size=args.batch_size,
-                    seed=args.seed)
+                    seed=args.seed, amp=args.amp)
     device = pick_device(args.device)
     if args.threads is not None:
         if args.threads < 1:
