@@ -38,13 +38,14 @@ training (the controller interface's convention for revisits); it costs no trial
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
 import re
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -175,6 +176,22 @@ def _local_gpus() -> int:
     return torch.cuda.device_count()
 
 
+@contextlib.contextmanager
+def _quiet_token_notice() -> Iterator[None]:
+    """Drop Ray's notice that a local cluster it starts uses token authentication (the
+    secure default, nothing for the user to do) while ``ray.init`` runs; its other warnings,
+    e.g. that authentication is disabled, still show."""
+    def keep(record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Token authentication is enabled")
+
+    logger = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
+
+
 def connect_ray(config: SearchConfig) -> bool:
     """Join the Ray cluster at ``config.address``, or start a local one; True if we started it.
 
@@ -193,8 +210,9 @@ def connect_ray(config: SearchConfig) -> bool:
             raise NasError(f"--gpus {config.gpus:g}: this machine has {have} GPU(s); use "
                            f"--gpus {have} or fewer, or --address for a Ray cluster")
     try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.WARNING)
+        with _quiet_token_notice():
+            ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.WARNING)
     except ConnectionError as e:
         raise NasError(f"cannot connect to the Ray cluster at {address!r}: {e}") from None
     return True

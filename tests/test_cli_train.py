@@ -53,6 +53,19 @@ def test_train_prints_a_human_summary(genome_file: Path, tmp_path: Path,
     assert "val top-1" in out and "img/s" in out and "wrote" in out
 
 
+def test_space_options_and_bf16_reach_the_network(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "n"
+    code = main(["train", "nasnet_a", "--space-option", "cells=1", "--space-option", "width=8",
+                 "--steps", "1", "--batch-size", "8", "--amp", "--out", str(out), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    written = json.loads((out / "result.json").read_text())
+    assert written["space_options"]["cells"] == 1 and written["space_options"]["width"] == 8
+    assert written["recipe"]["amp"] is True and written["result"]["status"] == "ok"
+    assert written["result"]["params"] < 100_000  # NASNet-A itself (N=6, F=32) has 3.1M
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["--dataset", "mnist"], "unknown dataset 'mnist'; known: "),
     (["--dataset", "imagefolder", "--data-dir", "{tmp}/missing"], "image folder not found"),
@@ -63,6 +76,7 @@ def test_train_prints_a_human_summary(genome_file: Path, tmp_path: Path,
     (["--batch-size", "0"], "recipe batch_size cannot be 0"),
     (["--optimizer", "adam"], "unknown optimizer 'adam'"),
     (["--threads", "0"], "--threads must be at least 1"),
+    (["--space-option", "cells"], "KEY=VALUE"),
     pytest.param(["--device", "cuda"], "this machine has no CUDA GPU",
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="has a GPU")),
 ])

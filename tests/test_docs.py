@@ -34,6 +34,14 @@ def shown_commands(path: Path, results: bool = False) -> list[str]:
     return [line for line in lines if line.startswith("nas ")]
 
 
+def argv(command: str) -> list[str]:
+    """``command``'s arguments for ``nas.cli.main``. Documents give paths as seen from the
+    repository's root (``../shared/data/...``); the commands run elsewhere, so those are
+    made absolute."""
+    command = command.replace("../shared/", f"{ROOT.parent / 'shared'}/")
+    return shlex.split(command)[1:]
+
+
 def quick_start(path: Path) -> list[str]:
     blocks = re.findall(r"```bash\n(.*?)```", path.read_text(), flags=re.S)
     return [line.strip() for block in blocks for line in block.splitlines()
@@ -52,7 +60,7 @@ def test_every_shown_command_runs(doc: Path, tmp_path: Path, monkeypatch: pytest
                                   capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
     for command in shown_commands(doc):
-        code = main(shlex.split(command)[1:])
+        code = main(argv(command))
         out, err = capsys.readouterr()
         assert code == 0, f"`{command}` exited {code}: {err[-2000:]}"
         assert out.strip() or Path("runs").exists(), f"`{command}` printed nothing"
@@ -64,7 +72,7 @@ def test_results_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     commands = shown_commands(ROOT / "README.md", results=True)
     assert commands
     for command in commands:
-        assert main(shlex.split(command)[1:]) == 0, command
+        assert main(argv(command)) == 0, command
 
 
 @pytest.mark.slow

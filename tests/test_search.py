@@ -6,6 +6,7 @@ One local Ray (2 CPUs) serves the whole module; children are tiny (300 digits, o
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -217,3 +218,28 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path,
     assert code == 2
     assert err.count("\n") == 1 and message in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["locked", "taken"]  # nothing made
+
+
+def test_rays_token_notice_is_dropped_and_its_other_warnings_kept() -> None:
+    from nas.search import _quiet_token_notice
+
+    class Keep(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.WARNING)
+            self.messages: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.messages.append(record.getMessage()[:33])
+
+    logger = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    seen = Keep()
+    logger.addHandler(seen)  # ray's loggers do not propagate to the root logger
+    try:
+        with _quiet_token_notice():
+            logger.warning("Token authentication is enabled for this Ray cluster. Set ...")
+            logger.warning("Token authentication is disabled for this Ray cluster. Anyone ...")
+        logger.warning("Token authentication is enabled (after ray.init: shown)")
+    finally:
+        logger.removeHandler(seen)
+    assert seen.messages == ["Token authentication is disabled ",
+                             "Token authentication is enabled ("]

@@ -54,7 +54,7 @@ def add_parser(sub: Any) -> None:
                         "CPUs for plain convolutions)")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: a GPU if there is one)")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
-    p.add_argument("--option", action="append", metavar="KEY=VALUE",
+    p.add_argument("--space-option", action="append", metavar="KEY=VALUE",
                    help="a network-level space option, e.g. cells=2 (repeatable)")
     p.add_argument("--no-test", action="store_true",
                    help="do not evaluate the test split at the end")
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
     # Everything a user can get wrong is checked before training starts and before any file
     # is written: the network, the budget, the recipe, the device, the data, the fit.
-    label, net = load_genome_or_baseline(args.network, parse_options(args.option))
+    label, net = load_genome_or_baseline(args.network, parse_options(args.space_option))
     if args.epochs is None and args.steps is None and args.seconds is None:
         args.epochs = 10.0
     budget = Budget(epochs=args.epochs, steps=args.steps, seconds=args.seconds)
