@@ -127,12 +127,11 @@ class Controller(ABC):
         controller, and may have been told before (see the module docstring).
         """
 
-    def should_prune(self, genome: Genome, step: int, accuracy: float) -> bool:
-        """Whether to stop training ``genome`` early, given its accuracy after ``step`` epochs.
-
-        Called by the trainer's per-epoch hook for a proposed genome; the default never prunes.
-        """
-        return False
+    def pruner(self) -> str | None:
+        """The early stopping this controller asks the search for (one of
+        ``nas.worker.PRUNERS``), or None. ``nas search --early-stop`` chooses it for any
+        controller; this lets a controller's own options choose it (optuna's ``pruner``)."""
+        return None
 
     def required_metrics(self) -> tuple[str, ...]:
         """The metrics ``tell`` needs (a tabular benchmark computes costs only on request)."""

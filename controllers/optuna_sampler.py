@@ -11,14 +11,15 @@ Single-objective samplers maximise the controller's reward (accuracy, or accurac
 against a cost). ``nsga2`` optimises two objectives, accuracy (max) and a cost (min: ``flops``
 by default, ``params`` or ``latency_ms``), and keeps the Pareto front (:meth:`pareto_front`).
 
-Pruners (median, successive halving, Hyperband) stop unpromising children early through
-:meth:`should_prune`, fed each child's per-epoch validation accuracy. A failed child is told
-as the worst reward (0) so that the model learns to avoid it (for ``nsga2``, a failed trial).
+The ``pruner`` option (median, successive halving, Hyperband) is the early stopping the
+search applies to this controller's children (:meth:`pruner`; the same as ``nas search
+--early-stop``): Optuna's pruner, fed each child's per-epoch validation accuracy in the search's
+early-stopping actor (:class:`nas.worker.EarlyStopper`). A failed child is told as the worst
+reward (0) so that the model learns to avoid it (for ``nsga2``, a failed trial).
 
 This study lives in memory and belongs to the controller; the search driver's run study is a
 separate record. ``state_dict`` keeps a pickle of the whole study (trials, the sampler's random
-state and caches, the pruner), so a resumed controller proposes exactly what the original
-would have.
+state and caches), so a resumed controller proposes exactly what the original would have.
 """
 
 from __future__ import annotations
@@ -41,15 +42,16 @@ from controllers.base import Controller, RewardConfig, one_thread, register_cont
 from nas.errors import NasError
 from nas.genome import Genome
 from nas.space import Space
+from nas.worker import PRUNERS as EARLY_STOPPERS
 
 SAMPLERS = ("tpe", "cmaes", "gp", "random", "nsga2")
-PRUNERS = ("none", "median", "sha", "hyperband")
+PRUNERS = ("none", *EARLY_STOPPERS)  # none: only what nas search --early-stop says
 
 
 @dataclasses.dataclass
 class OptunaConfig(RewardConfig):
     sampler: str = "tpe"  # one of SAMPLERS
-    pruner: str = "none"  # one of PRUNERS; acts through should_prune
+    pruner: str = "none"  # one of PRUNERS: the search's early stopping (see pruner())
     n_startup_trials: int = 10  # random trials before the model is used (tpe, gp, cmaes)
     multivariate: bool = True  # tpe: one joint density over all decisions, not one each
     population_size: int = 20  # nsga2: children per generation
@@ -61,12 +63,8 @@ class OptunaConfig(RewardConfig):
         if self.pruner not in PRUNERS:
             raise NasError(f"optuna: unknown pruner {self.pruner!r}; known: "
                            f"{', '.join(PRUNERS)}")
-        if self.sampler == "nsga2":
-            if self.cost is None:
-                self.cost = "flops"  # NSGA-II needs a second objective
-            if self.pruner != "none":
-                raise NasError("optuna: Optuna cannot prune multi-objective (nsga2) trials; "
-                               "use pruner 'none'")
+        if self.sampler == "nsga2" and self.cost is None:
+            self.cost = "flops"  # NSGA-II needs a second objective
         super().__post_init__()
 
     def _cost_is_objective(self) -> bool:
@@ -100,9 +98,8 @@ class OptunaController(Controller):
             d.name: (IntDistribution(0, len(d.options) - 1) if self._by_index
                      else CategoricalDistribution(d.options))
             for d in space.decisions}
-        self.study = self._new_study(self._make_sampler(), self._make_pruner())
+        self.study = self._new_study(self._make_sampler())
         self.pending: dict[Genome, list[int]] = {}  # genome -> numbers of its open trials
-        self.pruned: set[int] = set()  # open trials that should_prune stopped
 
     # --- construction --------------------------------------------------------------------
 
@@ -126,22 +123,13 @@ class OptunaController(Controller):
             return optuna.samplers.NSGAIISampler(population_size=cfg.population_size,
                                                  seed=seed)
 
-    def _make_pruner(self) -> optuna.pruners.BasePruner:
-        return {
-            "none": optuna.pruners.NopPruner,
-            "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=5,
-                                                          n_warmup_steps=1),
-            "sha": optuna.pruners.SuccessiveHalvingPruner,
-            "hyperband": optuna.pruners.HyperbandPruner,
-        }[self.config.pruner]()
-
-    def _new_study(self, sampler: optuna.samplers.BaseSampler,
-                   pruner: optuna.pruners.BasePruner) -> optuna.Study:
+    def _new_study(self, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
         directions: list[StudyDirection] = [StudyDirection.MAXIMIZE]
         if self.multi_objective:
             directions.append(StudyDirection.MINIMIZE)
         with _quiet():
-            return optuna.create_study(sampler=sampler, pruner=pruner, directions=directions)
+            return optuna.create_study(sampler=sampler, pruner=optuna.pruners.NopPruner(),
+                                       directions=directions)
 
     # --- ask and tell --------------------------------------------------------------------
 
@@ -190,31 +178,13 @@ class OptunaController(Controller):
             number = open_trials.pop(0)
             if not open_trials:
                 del self.pending[genome]
-            if number in self.pruned:
-                self.pruned.discard(number)
-                self.study.tell(number, state=TrialState.PRUNED)
-            elif values is None:
+            if values is None:
                 self.study.tell(number, state=TrialState.FAIL)
             else:
                 self.study.tell(number, values)
 
-    def should_prune(self, genome: Genome, step: int, accuracy: float) -> bool:
-        """Report ``accuracy`` at ``step`` to the genome's oldest open trial; ask the pruner."""
-        if self.config.pruner == "none":
-            return False
-        open_trials = self.pending.get(self.space.validate(genome))
-        if not open_trials:
-            return False
-        number = open_trials[0]
-        frozen = self.study.get_trials(deepcopy=False)[number]
-        trial = optuna.Trial(self.study, frozen._trial_id)
-        with _quiet():
-            if step not in frozen.intermediate_values:  # a repeated report is an error
-                trial.report(float(accuracy), step)
-            prune = trial.should_prune()
-        if prune:
-            self.pruned.add(number)
-        return prune
+    def pruner(self) -> str | None:
+        return None if self.config.pruner == "none" else self.config.pruner
 
     # --- results -------------------------------------------------------------------------
 
@@ -229,11 +199,9 @@ class OptunaController(Controller):
         # the whole in-memory study: trials, the sampler's RNG and caches, and whatever the
         # sampler keeps in the storage (NSGA-II caches its parent population there)
         return {"study": pickle.dumps(self.study),
-                "pending": [(g.to_dict(), list(n)) for g, n in self.pending.items()],
-                "pruned": sorted(self.pruned)}
+                "pending": [(g.to_dict(), list(n)) for g, n in self.pending.items()]}
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
         self.study = pickle.loads(state["study"])
         self.pending = {Genome.from_dict(g, validate=False): list(n)
                         for g, n in state["pending"]}
-        self.pruned = set(state["pruned"])

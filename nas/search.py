@@ -57,7 +57,15 @@ from nas.genome import Genome
 from nas.live import Finished, LineView, Progress, Running, View
 from nas.space import Space, create_space
 from nas.store import RunDir, RunLock, RunStudy, TrialRecord, open_storage
-from nas.worker import ChildFn, ChildJob, ChildWorker, EarlyStopper, SharedData, train_child
+from nas.worker import (
+    PRUNERS,
+    ChildFn,
+    ChildJob,
+    ChildWorker,
+    EarlyStopper,
+    SharedData,
+    train_child,
+)
 
 if TYPE_CHECKING:
     from controllers.base import Controller
@@ -97,7 +105,7 @@ class SearchConfig:
     seed: int = 0  # the controller's seed; the recipe's own seed stays the recipe's
     cost: str | None = None  # flops, params or latency_ms: traded against accuracy
     cost_target: float | None = None  # the cost at which the reward is plain accuracy
-    early_stop: bool = False  # asynchronous successive halving of weak children
+    early_stop: str | None = None  # stop weak children early: one of nas.worker.PRUNERS
     limit: int | None = None  # cap on training images (tests, smoke runs)
     storage: str | None = None  # an Optuna storage URL; None: study.db in the run directory
     # --- how to run it (may change on resume) ---
@@ -117,7 +125,10 @@ class SearchConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SearchConfig:
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        fields = {k: v for k, v in data.items() if k in names}
+        if isinstance(fields.get("early_stop"), bool):  # runs saved when it was on/off
+            fields["early_stop"] = "sha" if fields["early_stop"] else None
+        return cls(**fields)
 
     def check(self) -> None:
         """Budget and resource flags that cannot work, as one-line errors."""
@@ -129,6 +140,9 @@ class SearchConfig:
             raise NasError(f"--time-budget must be positive, got {self.time_budget}")
         if self.epochs <= 0:
             raise NasError(f"--epochs must be positive, got {self.epochs}")
+        if self.early_stop is not None and self.early_stop not in PRUNERS:
+            raise NasError(f"--early-stop {self.early_stop}: unknown; known: "
+                           f"{', '.join(PRUNERS)}")
         if self.gpus is not None and self.gpus < 0:
             raise NasError(f"--gpus must be >= 0, got {self.gpus}")
         if not 0 < self.gpus_per_trial <= 1:
@@ -676,6 +690,16 @@ def make_controller(config: SearchConfig, space: Space) -> Controller:
     return create_controller(config.controller, space, seed=config.seed, **options)
 
 
+def early_stopping(config: SearchConfig, controller: Controller) -> str | None:
+    """How weak children are stopped early: ``--early-stop``'s pruner, else the one the
+    controller asks for (optuna's ``pruner`` option); given both, they must agree."""
+    own = controller.pruner()
+    if config.early_stop and own and config.early_stop != own:
+        raise NasError(f"--early-stop {config.early_stop} and the controller's pruner {own!r} "
+                       "disagree: give one of them")
+    return config.early_stop or own
+
+
 #: Recipe defaults per dataset, under the config's own ``recipe``. digits has 1,295 training
 #: images: at the trainer's batch of 128 an epoch is 10 steps and a 2-epoch child stays near
 #: chance (10-57 % measured); at 32 it is 40 steps and children reach 90-97 %.
@@ -738,6 +762,7 @@ def run_search(config: SearchConfig | None = None, *, name: str | None = None,
             open_storage(config.storage)  # a bad URL fails now, not after Ray started
         space = create_space(config.space, **config.space_options)
         controller = make_controller(config, space)
+        config = dataclasses.replace(config, early_stop=early_stopping(config, controller))
         recipe = resolve_recipe(config)
         data = load_data(config)
         started_ray = connect_ray(config)
@@ -790,6 +815,7 @@ def _session(run: RunDir, config: SearchConfig, space: Space, controller: Contro
                     curves = [r.attrs["result"].get("val_top1", []) for r in study.records()
                               if r.finished and isinstance(r.attrs.get("result"), dict)]
                     stopper = ray.remote(EarlyStopper).options(num_cpus=0).remote(
+                        config.early_stop, max_resource=math.ceil(config.epochs),
                         history=curves)
                     search.helpers.append(stopper)
                 log.info("%s; data %s", slots.describe(), data.summary())

@@ -26,8 +26,8 @@ actor is restarted (elsewhere if need be) and the call is retried a bounded numb
 (``max_restarts`` / ``max_task_retries`` in :mod:`nas.search`).
 
 With ``--early-stop``, each epoch's validation accuracy goes to one :class:`EarlyStopper`
-actor, which answers "stop" or "go on" with Optuna's successive-halving pruner (asynchronous
-successive halving, Li et al. 2020).
+actor, which answers "stop" or "go on" with an Optuna pruner (asynchronous successive halving
+by default, Li et al. 2020; Hyperband or the median rule on request).
 
 Test hook: ``NAS_TEST_WORKER_EXIT=<path>`` makes the first child that finds no file at
 ``<path>`` create it and kill its own worker process (``os._exit``), as an out-of-memory kill
@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nas.errors import NasError
 from nas.genome import Genome
 
 if TYPE_CHECKING:
@@ -188,6 +189,8 @@ class ChildWorker:
         try:
             result = self.child_fn(job, self.data, self._on_epoch(job.trial))
             out["result"] = result.to_dict()
+            if self.stopper is not None:  # in order after the reports (one caller)
+                self.stopper.finish.remote(job.trial, result.status, result.final_val_top1)
         except Exception as e:  # the trainer never raises for a bad child: this is a bug
             out["error"] = f"{type(e).__name__}: {e}"
             out["traceback"] = traceback.format_exc(limit=-4)
@@ -221,39 +224,65 @@ def _test_exit_hook() -> None:
         os._exit(1)  # as the kernel's OOM killer would: no cleanup, no exception
 
 
-class EarlyStopper:
-    """Asynchronous successive halving of children by their per-epoch validation accuracy.
+PRUNERS = ("sha", "median", "hyperband")  # --early-stop's choices; "sha" is asynchronous
 
-    A Ray actor holding an in-memory Optuna study whose only job is Optuna's
-    :class:`~optuna.pruners.SuccessiveHalvingPruner`: every child reports ``(epoch,
-    accuracy)``; at rung epochs ``min_resource x reduction_factor ** k`` a child goes on only
-    if it is in the top ``1 / reduction_factor`` of the children that reached that rung.
-    Nothing waits for a rung to fill (ASHA), so no slot idles. ``history`` replays the curves
-    of children that finished before a resume, so the rungs are not empty again.
+
+class EarlyStopper:
+    """Early stopping of children by their per-epoch validation accuracy, with an Optuna pruner.
+
+    A Ray actor holding an in-memory Optuna study whose only job is its pruner: every child
+    reports ``(epoch, accuracy)`` and hears whether to go on, and says how it ended
+    (:meth:`finish`). Nothing waits for other children, so no slot idles.
+
+    - ``sha``: asynchronous successive halving (ASHA, Li et al. 2020): at rung epochs
+      ``min_resource x reduction_factor ** k`` a child goes on only if it is in the top
+      ``1 / reduction_factor`` of the children that reached that rung;
+    - ``hyperband``: several such brackets with different minimum budgets, up to
+      ``max_resource`` epochs (Li et al. 2018);
+    - ``median``: stop a child whose accuracy is below the median of the finished children's
+      at the same epoch, once 5 children have finished.
+
+    ``history`` replays the curves (and, as their last value, the results) of children that
+    finished before a resume, so the rungs and the medians are not empty again.
     """
 
-    def __init__(self, min_resource: int = 1, reduction_factor: int = 3,
+    def __init__(self, pruner: str = "sha", *, min_resource: int = 1, reduction_factor: int = 3,
+                 max_resource: int | None = None,
                  history: Sequence[Sequence[float]] = ()) -> None:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        pruner = optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=min_resource, reduction_factor=reduction_factor)
-        self.study = optuna.create_study(direction="maximize", pruner=pruner)
+        if pruner == "sha":
+            chosen: optuna.pruners.BasePruner = optuna.pruners.SuccessiveHalvingPruner(
+                min_resource=min_resource, reduction_factor=reduction_factor)
+        elif pruner == "hyperband":
+            chosen = optuna.pruners.HyperbandPruner(
+                min_resource=min_resource, max_resource=max_resource or "auto",
+                reduction_factor=reduction_factor)
+        elif pruner == "median":
+            chosen = optuna.pruners.MedianPruner(n_startup_trials=5)
+        else:
+            raise NasError(f"unknown early stopping {pruner!r}; known: {', '.join(PRUNERS)}")
+        self.study = optuna.create_study(direction="maximize", pruner=chosen)
         self.trials: dict[int, Any] = {}  # the search's trial number -> in-memory trial
         self.epochs: dict[int, set[int]] = {}  # the epochs each trial has reported
         self.stopped: set[int] = set()
+        self.finished: set[int] = set()
         for i, curve in enumerate(history):
+            stopped = False
             for epoch, accuracy in enumerate(curve, start=1):
                 if self.report(-1 - i, epoch, accuracy):
+                    stopped = True
                     break
+            if curve:
+                self.finish(-1 - i, "pruned" if stopped else "ok", curve[-1])
 
     def report(self, trial: int, epoch: int, accuracy: float) -> bool:
         """Record ``accuracy`` after ``epoch`` epochs of ``trial``; True: stop it now."""
         if trial not in self.trials:
             self.trials[trial] = self.study.ask()
             self.epochs[trial] = set()
-        if epoch in self.epochs[trial]:  # a child retried on a restarted worker reports again
+        if epoch in self.epochs[trial] or trial in self.finished:  # a retried child asks again
             return trial in self.stopped
         self.epochs[trial].add(epoch)
         self.trials[trial].report(accuracy, epoch)
@@ -261,3 +290,18 @@ class EarlyStopper:
             self.stopped.add(trial)
             return True
         return False
+
+    def finish(self, trial: int, status: str, accuracy: float | None) -> None:
+        """``trial`` ended with ``status`` (the trainer's) and final validation ``accuracy``:
+        the median pruner compares later children with the finished ones."""
+        from optuna.trial import TrialState
+
+        if trial not in self.trials or trial in self.finished:
+            return
+        self.finished.add(trial)
+        if status == "pruned" or trial in self.stopped:
+            self.study.tell(self.trials[trial], state=TrialState.PRUNED)
+        elif status == "ok" and accuracy is not None:
+            self.study.tell(self.trials[trial], accuracy)
+        else:
+            self.study.tell(self.trials[trial], state=TrialState.FAIL)

@@ -16,6 +16,7 @@ import ray
 
 from controllers import create_controller, list_controllers
 from nas.cli import main
+from nas.errors import NasError
 from nas.live import LineView, Progress
 from nas.search import (
     REVISIT_LIMIT,
@@ -53,11 +54,13 @@ def _trials(run: RunDir) -> list[Any]:
     return RunStudy.open(run.storage_url, run.name, None).records()
 
 
-#: optuna's search also stops weak children early (asynchronous successive halving); rl's and
-#: random's trade accuracy against FLOPs (random ignores it; the reward is still recorded)
+#: optuna's search also stops weak children early (its pruner option: asynchronous successive
+#: halving); rl's and random's trade accuracy against FLOPs (random ignores it; the reward is
+#: still recorded)
 COST = {"cost": "flops", "cost_target": 1e5}
-EXTRA: dict[str, dict[str, Any]] = {"optuna": {"early_stop": True, "epochs": 3.0},
-                                    "rl": COST, "random": COST}
+EXTRA: dict[str, dict[str, Any]] = {
+    "optuna": {"controller_options": {"pruner": "sha"}, "epochs": 3.0},
+    "rl": COST, "random": COST}
 
 
 @pytest.mark.parametrize("controller", list_controllers())
@@ -95,6 +98,8 @@ def test_small_search_with_each_controller(cluster: Path, tmp_path: Path,
     summary = result.run.summary()
     assert summary["state"] == "finished" and summary["done"] == 3
     assert "trial 2: " in (result.run.path / "search.log").read_text()
+    # the run records the early stopping it used, whoever chose it
+    assert result.run.config["early_stop"] == ("sha" if controller == "optuna" else None)
 
 
 def test_raising_and_diverging_children_are_recorded(cluster: Path, tmp_path: Path,
@@ -135,6 +140,61 @@ def test_early_stopper_is_optunas_successive_halving() -> None:
     assert stopper.report(1, 1, 40.0) is True  # a retried child asks again: same answer
     replayed = EarlyStopper(min_resource=1, reduction_factor=2, history=[[50.0], [90.0]])
     assert replayed.report(7, 1, 60.0) is True  # the rung remembers earlier sessions
+
+
+def test_early_stopper_median_compares_with_finished_children() -> None:
+    stopper = EarlyStopper("median")
+    for trial in range(5):  # finished children whose accuracy climbs to 90 %
+        for epoch in range(1, 5):
+            assert stopper.report(trial, epoch, 50.0 + 10 * epoch) is False
+        stopper.finish(trial, "ok", 90.0)
+    assert stopper.report(5, 1, 65.0) is False  # above the median (60) at epoch 1
+    assert stopper.report(6, 1, 65.0) is False
+    assert stopper.report(6, 2, 75.0) is False  # above the median (70) at epoch 2
+    assert stopper.report(5, 2, 20.0) is True  # far below it
+    stopper.finish(5, "pruned", 20.0)
+    states = [t.state.name for t in stopper.study.trials]
+    assert states == ["COMPLETE"] * 5 + ["PRUNED", "RUNNING"]
+    # a resumed search replays the finished curves: the median is there at once
+    replayed = EarlyStopper("median", history=[[60.0, 70.0, 80.0]] * 5)
+    assert replayed.report(0, 2, 20.0) is True
+
+
+def test_early_stopper_hyperband_stops_some_children_by_rungs() -> None:
+    stopper = EarlyStopper("hyperband", max_resource=27)
+    stopped = 0
+    for trial in range(24):  # children of fixed quality, learning one point per epoch
+        quality, epoch = 40 + (trial * 37) % 50, 1
+        while epoch < 27 and not stopper.report(trial, epoch, quality + epoch):
+            epoch += 1
+        stopped += epoch < 27
+        stopper.finish(trial, "pruned" if epoch < 27 else "ok", quality + epoch)
+    assert 0 < stopped < 24
+    with pytest.raises(NasError, match="unknown early stopping 'asha'; known: sha, median"):
+        EarlyStopper("asha")
+
+
+def test_early_stopping_comes_from_the_flag_or_the_controller(tmp_path: Path) -> None:
+    from nas.search import early_stopping, make_controller
+
+    def resolved(**fields: Any) -> str | None:
+        config = SearchConfig(**{**SMALL, **fields})  # type: ignore[arg-type]
+        return early_stopping(config, make_controller(config, create_space("nasbench201")))
+
+    assert resolved(controller="evolution") is None
+    assert resolved(controller="evolution", early_stop="median") == "median"
+    assert resolved(controller="optuna", controller_options={"pruner": "hyperband"}) \
+        == "hyperband"
+    assert resolved(controller="optuna", controller_options={"pruner": "sha"},
+                    early_stop="sha") == "sha"
+    with pytest.raises(NasError, match="--early-stop median and the controller's pruner 'sha' "
+                                       "disagree"):
+        resolved(controller="optuna", controller_options={"pruner": "sha"},
+                 early_stop="median")
+    assert SearchConfig.from_dict({"early_stop": True}).early_stop == "sha"  # older runs
+    assert SearchConfig.from_dict({"early_stop": False}).early_stop is None
+    with pytest.raises(NasError, match="--early-stop asha: unknown; known: sha, median"):
+        SearchConfig(early_stop="asha", trials=1).check()
 
 
 def test_revisits_are_answered_from_known_results(cluster: Path, tmp_path: Path) -> None:
@@ -199,6 +259,9 @@ def test_plan_slots() -> None:
     (["--gpus", "8"], "--gpus 8"),
     (["--trials", "0"], "--trials must be at least 1"),
     (["--option", "nope=1"], "has no option"),
+    (["--early-stop", "asha"], "--early-stop asha: unknown; known: sha, median, hyperband"),
+    (["--controller", "optuna", "--option", "pruner=sha", "--early-stop", "median"],
+     "--early-stop median and the controller's pruner 'sha' disagree"),
     (["--recipe", '{"nope": 1}'], "unknown recipe field"),
     (["--name", "taken"], "run 'taken' already exists"),
     (["--storage", "nope://x"], "cannot open the study storage 'nope://x'"),
@@ -232,8 +295,9 @@ def test_rays_token_notice_is_dropped_and_its_other_warnings_kept() -> None:
             self.messages.append(record.getMessage()[:33])
 
     logger = logging.getLogger("ray._private.authentication.authentication_token_setup")
-    seen = Keep()
+    seen, level = Keep(), logger.level
     logger.addHandler(seen)  # ray's loggers do not propagate to the root logger
+    logger.setLevel(logging.WARNING)  # whatever an earlier ray.init(logging_level=...) set
     try:
         with _quiet_token_notice():
             logger.warning("Token authentication is enabled for this Ray cluster. Set ...")
@@ -241,5 +305,6 @@ def test_rays_token_notice_is_dropped_and_its_other_warnings_kept() -> None:
         logger.warning("Token authentication is enabled (after ray.init: shown)")
     finally:
         logger.removeHandler(seen)
+        logger.setLevel(level)
     assert seen.messages == ["Token authentication is disabled ",
                              "Token authentication is enabled ("]

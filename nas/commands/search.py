@@ -44,8 +44,10 @@ def add_parser(sub: Any) -> None:
     what.add_argument("--cost", choices=["flops", "params", "latency"],
                       help="trade accuracy against this cost (MnasNet reward)")
     what.add_argument("--cost-target", type=float, help="the cost at which reward = accuracy")
-    what.add_argument("--early-stop", action="store_true", default=None,
-                      help="stop weak children early (asynchronous successive halving)")
+    what.add_argument("--early-stop", nargs="?", const="sha", metavar="PRUNER",
+                      help="stop weak children early by their per-epoch accuracy: sha "
+                           "(asynchronous successive halving, the default), hyperband or "
+                           "median")
     what.add_argument("--limit", type=int, help="use at most this many training images")
     what.add_argument("--storage", metavar="URL",
                       help="Optuna storage URL (default: SQLite study.db in the run directory)")
