@@ -812,11 +812,12 @@ def _session(run: RunDir, config: SearchConfig, space: Space, controller: Contro
             if search.may_start() or search.queue:
                 stopper = None
                 if config.early_stop:  # the rungs remember the children of earlier sessions
-                    curves = [r.attrs["result"].get("val_top1", []) for r in study.records()
-                              if r.finished and isinstance(r.attrs.get("result"), dict)]
+                    history = [(r.attrs["result"].get("val_top1", []), r.status)
+                               for r in study.records()
+                               if r.finished and isinstance(r.attrs.get("result"), dict)]
                     stopper = ray.remote(EarlyStopper).options(num_cpus=0).remote(
                         config.early_stop, max_resource=math.ceil(config.epochs),
-                        history=curves)
+                        history=history)
                     search.helpers.append(stopper)
                 log.info("%s; data %s", slots.describe(), data.summary())
                 search.data_ref = ray.put(SharedData.of(data))  # alive as long as the workers

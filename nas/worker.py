@@ -242,13 +242,14 @@ class EarlyStopper:
     - ``median``: stop a child whose accuracy is below the median of the finished children's
       at the same epoch, once 5 children have finished.
 
-    ``history`` replays the curves (and, as their last value, the results) of children that
-    finished before a resume, so the rungs and the medians are not empty again.
+    ``history`` replays the ``(curve, status)`` of children that finished before a resume
+    (their per-epoch accuracies and how they ended), so the rungs and the medians are not
+    empty again.
     """
 
     def __init__(self, pruner: str = "sha", *, min_resource: int = 1, reduction_factor: int = 3,
                  max_resource: int | None = None,
-                 history: Sequence[Sequence[float]] = ()) -> None:
+                 history: Sequence[tuple[Sequence[float], str]] = ()) -> None:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -268,14 +269,11 @@ class EarlyStopper:
         self.epochs: dict[int, set[int]] = {}  # the epochs each trial has reported
         self.stopped: set[int] = set()
         self.finished: set[int] = set()
-        for i, curve in enumerate(history):
-            stopped = False
+        for i, (curve, status) in enumerate(history):
             for epoch, accuracy in enumerate(curve, start=1):
-                if self.report(-1 - i, epoch, accuracy):
-                    stopped = True
-                    break
+                self.report(-1 - i, epoch, accuracy)
             if curve:
-                self.finish(-1 - i, "pruned" if stopped else "ok", curve[-1])
+                self.finish(-1 - i, status, curve[-1])
 
     def report(self, trial: int, epoch: int, accuracy: float) -> bool:
         """Record ``accuracy`` after ``epoch`` epochs of ``trial``; True: stop it now."""
@@ -299,7 +297,7 @@ class EarlyStopper:
         if trial not in self.trials or trial in self.finished:
             return
         self.finished.add(trial)
-        if status == "pruned" or trial in self.stopped:
+        if status == "pruned":
             self.study.tell(self.trials[trial], state=TrialState.PRUNED)
         elif status == "ok" and accuracy is not None:
             self.study.tell(self.trials[trial], accuracy)

@@ -138,7 +138,8 @@ def test_early_stopper_is_optunas_successive_halving() -> None:
     assert stopper.report(1, 1, 40.0) is True  # not in the top half of {50, 40}
     assert stopper.report(2, 1, 90.0) is False
     assert stopper.report(1, 1, 40.0) is True  # a retried child asks again: same answer
-    replayed = EarlyStopper(min_resource=1, reduction_factor=2, history=[[50.0], [90.0]])
+    replayed = EarlyStopper(min_resource=1, reduction_factor=2,
+                            history=[([50.0], "ok"), ([90.0], "ok")])
     assert replayed.report(7, 1, 60.0) is True  # the rung remembers earlier sessions
 
 
@@ -156,7 +157,9 @@ def test_early_stopper_median_compares_with_finished_children() -> None:
     states = [t.state.name for t in stopper.study.trials]
     assert states == ["COMPLETE"] * 5 + ["PRUNED", "RUNNING"]
     # a resumed search replays the finished curves: the median is there at once
-    replayed = EarlyStopper("median", history=[[60.0, 70.0, 80.0]] * 5)
+    replayed = EarlyStopper("median", history=[([60.0, 70.0, 80.0], "ok")] * 5
+                            + [([10.0], "pruned")])
+    assert [t.state.name for t in replayed.study.trials] == ["COMPLETE"] * 5 + ["PRUNED"]
     assert replayed.report(0, 2, 20.0) is True
 
 
@@ -227,6 +230,21 @@ def test_time_budget_counts_the_whole_run(cluster: Path, tmp_path: Path) -> None
     again = run_search(resume="t", runs_dir=tmp_path)  # the time is over the whole run
     assert (again.stop_reason, again.done) == ("time", 0)
     assert result.run.load_state()["elapsed"] > 1e-3  # type: ignore[index]
+
+
+def test_median_early_stopping_goes_on_after_a_resume(cluster: Path, tmp_path: Path) -> None:
+    """A resumed run replays its finished curves into a new stopper: with the median rule
+    and 5 finished children, the children of the second session can be stopped at once (a
+    stopper that forgot them would let its first 5 children run to the end)."""
+    config = SearchConfig(controller="random", trials=5, early_stop="median",
+                          **{**SMALL, "epochs": 2.0})  # type: ignore[arg-type]
+    first = run_search(config, name="m", runs_dir=tmp_path)
+    assert first.done == 5 and {r.status for r in _trials(first.run)} == {"ok"}  # warm-up
+    again = run_search(resume="m", runs_dir=tmp_path, overrides={"trials": 9})
+    assert again.done == 9 and again.run.config["early_stop"] == "median"
+    later = [r for r in _trials(again.run) if r.number >= 5]
+    assert all(r.status in ("ok", "pruned") for r in later)
+    assert any(r.status == "pruned" for r in later)  # below the first five's median
 
 
 def test_parse_duration() -> None:
