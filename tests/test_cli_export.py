@@ -152,3 +152,20 @@ def test_bad_input_is_one_line_and_exit_2(empty_run: RunDir, argv: list[str], me
     err = capsys.readouterr().err.strip()
     assert err.startswith("nas export: error:") and "\n" not in err, err
     assert message in err
+
+
+def test_space_options_reach_an_exported_baseline_but_not_a_checkpoint(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code = main(["export", "nasnet_a", "--space-option", "cells=1", "--space-option", "width=8",
+                 "--input", "32", "--classes", "10", "--format", "checkpoint", "--out",
+                 str(out)])
+    assert code == 0, capsys.readouterr().err
+    ckpt = out / "nasnet_a" / "nasnet_a.ckpt.pt"
+    saved = torch.load(ckpt, weights_only=True)
+    assert saved["space_options"]["cells"] == 1 and saved["space_options"]["width"] == 8
+    capsys.readouterr()
+    code = main(["export", str(ckpt), "--space-option", "cells=2", "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--space-option cannot change a checkpoint's network" in err
+    assert err.count("\n") == 1 and not (tmp_path / "x").exists()

@@ -69,7 +69,7 @@ def add_parser(sub: Any) -> None:
                                    "(default 224; a run's own dataset for its trials)")
     p.add_argument("--classes", type=int, help="classes for a baseline or genome (default "
                                                "1000; a run's own dataset for its trials)")
-    p.add_argument("--option", action="append", metavar="KEY=VALUE",
+    p.add_argument("--space-option", action="append", metavar="KEY=VALUE",
                    help="a network-level space option, e.g. cells=2 (repeatable)")
     p.add_argument("--seed", type=int, default=0, help="seed of fresh weights (0)")
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
@@ -117,7 +117,7 @@ def resolve(args: argparse.Namespace) -> tuple[list[Item], Path, list[str]]:
 
     source = str(args.source)
     path = Path(source)
-    options = parse_options(args.option)
+    options = parse_options(args.space_option)
     is_run = source not in BASELINES and not path.is_file() and path.suffix != ".json"
     if not is_run and (args.top is not None or args.trial is not None):
         raise NasError(f"--top and --trial choose trials of a run; {source!r} is not a run")
@@ -127,8 +127,8 @@ def resolve(args: argparse.Namespace) -> tuple[list[Item], Path, list[str]]:
         return _from_run(args, options)
     if path.suffix in CHECKPOINT_SUFFIXES:
         if options:
-            raise NasError("--option cannot change a checkpoint's network (its weights fit "
-                           "the options it was trained with)")
+            raise NasError("--space-option cannot change a checkpoint's network (its weights "
+                           "fit the options it was trained with)")
         return [_from_checkpoint(path)], args.out or Path("exports"), []
     label, net = load_genome_or_baseline(source, options)
     shape = parse_input_shape(args.input or "224")
@@ -183,8 +183,9 @@ def _from_run(args: argparse.Namespace, options: dict[str, Any]
         items.append(item)
     notes = []
     if refit:
-        notes.append(f"trial(s) {', '.join(map(str, refit))}: --option changes the network, so "
-                     "its nas compare checkpoint does not fit; exported with fresh weights")
+        notes.append(f"trial(s) {', '.join(map(str, refit))}: --space-option changes the "
+                     "network, so its nas compare checkpoint does not fit; exported with fresh "
+                     "weights")
         fresh = [n for n in fresh if n not in refit]
     if fresh:
         which = ", ".join(map(str, fresh))
