@@ -153,3 +153,19 @@ def test_missing_run_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["compare", "nope", "--runs-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert "no run 'nope'" in err and "\n" not in err
+
+
+def test_progress_is_a_line_per_retraining_when_stderr_is_not_a_terminal(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from types import SimpleNamespace
+
+    from nas.commands.compare import _Bar
+
+    job = SimpleNamespace(contender=SimpleNamespace(label="trial-3"), seed=1)
+    with _Bar(enabled=True) as bar:
+        bar.plan(2, 1)
+        bar.done(job, {"result": {"test_top1": 51.25, "status": "ok"}})
+        bar.done(job, {"error": "worker lost [node 2]"})
+    assert capsys.readouterr().err.splitlines() == [
+        "retraining 2 network(s) x seed(s) (1 finished earlier, reused)",
+        "[1/2] trial-3 seed 1: test 51.25%", "[2/2] trial-3 seed 1: worker lost [node 2]"]

@@ -74,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 class _Bar:
-    """A rich progress bar over the retrainings (on stderr), fed by run_compare's hooks."""
+    """A rich progress bar over the retrainings (on stderr), fed by run_compare's hooks; on a
+    pipe or in a log file, where a bar is not redrawn, one line per finished retraining."""
 
     def __init__(self, enabled: bool) -> None:
         from rich.console import Console
@@ -86,11 +87,14 @@ class _Bar:
             TimeElapsedColumn,
         )
 
+        self.console = Console(stderr=True)
+        self.lines = enabled and not self.console.is_terminal
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
                                  MofNCompleteColumn(), TimeElapsedColumn(),
-                                 TextColumn("{task.fields[last]}"),
-                                 console=Console(stderr=True), disable=not enabled)
+                                 TextColumn("{task.fields[last]}"), console=self.console,
+                                 disable=not enabled or self.lines)
         self.task = self.progress.add_task("loading", total=None, last="")
+        self.todo = self.finished = 0
 
     def __enter__(self) -> _Bar:
         self.progress.start()
@@ -102,6 +106,10 @@ class _Bar:
     def plan(self, todo: int, reused: int) -> None:
         reuse = f" ({reused} finished earlier, reused)" if reused else ""
         self.progress.update(self.task, total=todo, description=f"retraining{reuse}")
+        self.todo = todo
+        if self.lines:
+            self.console.print(f"retraining {todo} network(s) x seed(s){reuse}",
+                               markup=False, highlight=False)
 
     def done(self, job: Any, record: dict[str, Any]) -> None:
         result = record.get("result")
@@ -112,6 +120,10 @@ class _Bar:
         else:
             last = f"{job.contender.label} seed {job.seed}: {result['status']}"
         self.progress.update(self.task, advance=1, last=last)
+        self.finished += 1
+        if self.lines:
+            self.console.print(f"[{self.finished}/{self.todo}] {last}",
+                               markup=False, highlight=False)
 
 
 def show(result: CompareResult) -> None:
