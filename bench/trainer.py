@@ -41,13 +41,13 @@ from torch import nn
 from nas import get_baseline, get_space
 from nas.data import DataSplits, Split, load_dataset
 from nas.device import describe, pick_device, synchronize
-from nas.genome import Value
+from nas.genome import Genome
 from nas.train import Budget, Recipe, train, train_genome
 
 CIFAR_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10"
-RESNET20ISH: dict[str, Value] = {
-    "stem": "cifar", "block": "basic", "blocks1": 3, "blocks2": 3, "blocks3": 3, "blocks4": 1,
-    "width": 16, "groups": 1, "group_width": 64, "se": False}
+#: the ResNet-20-like genome, also the README's CIFAR-stem baseline for ``nas compare``
+RESNET20ISH = Genome.load(Path(__file__).resolve().parents[1] / "docs" / "genomes" /
+                          "resnet20_like.json")
 
 
 WALL_CLOCK = False  # --wall: measure wall time on a CPU too (on an otherwise idle machine)
@@ -112,7 +112,7 @@ def hand_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, st
 def bench_loop(data: DataSplits, device: torch.device, batch: int, steps: int,
                rounds: int) -> None:
     space = get_space("resnet")
-    genome = space.genome(RESNET20ISH)
+    genome = space.validate(RESNET20ISH)
     torch.manual_seed(0)
     base = space.build(genome, data.input_shape, data.num_classes)
     data = data.to(device)
@@ -196,7 +196,7 @@ def bench_cifar(device: torch.device, epochs: float, batch: int) -> None:
     t0 = time.perf_counter()
     data = load_dataset("imagefolder", CIFAR_DIR)
     load_s = time.perf_counter() - t0
-    genome = get_space("resnet").genome(RESNET20ISH)
+    genome = get_space("resnet").validate(RESNET20ISH)
     print(f"(3) ResNet-20-like genome {genome.id} on {data.summary()} (loaded in {load_s:.1f} s)"
           f", {epochs:g} epochs, batch {batch}, {describe(device)}, "
           f"{torch.get_num_threads()} thread(s)", flush=True)

@@ -1,7 +1,8 @@
 """Every command the README and docs/ show is run here, so the docs stay true to the code.
 
 Commands are the lines starting with ``nas `` inside fenced ``bash`` blocks. They run
-in-process through ``nas.cli.main`` in a scratch directory (so ``runs/`` is fresh), in the
+in-process through ``nas.cli.main`` in a scratch directory that sees ``docs/`` and
+``../shared/`` as the repository's root does (so ``runs/`` is fresh), in the
 order the document gives them: a later command may use the run an earlier one made. The quick
 start's default search runs in the slow suite (``pytest -m slow``); its pip lines are checked
 by CI running the same command from a fresh clone.
@@ -35,11 +36,18 @@ def shown_commands(path: Path, results: bool = False) -> list[str]:
 
 
 def argv(command: str) -> list[str]:
-    """``command``'s arguments for ``nas.cli.main``. Documents give paths as seen from the
-    repository's root (``../shared/data/...``); the commands run elsewhere, so those are
-    made absolute."""
-    command = command.replace("../shared/", f"{ROOT.parent / 'shared'}/")
     return shlex.split(command)[1:]
+
+
+def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run in a scratch copy of the repository's root as the documents see it: ``docs/``
+    and ``../shared/`` resolve as they do from the repository, ``runs/`` is fresh."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "docs").symlink_to(ROOT / "docs")
+    if (ROOT.parent / "shared").exists():
+        (tmp_path / "shared").symlink_to(ROOT.parent / "shared")
+    monkeypatch.chdir(root)
 
 
 def quick_start(path: Path) -> list[str]:
@@ -58,7 +66,7 @@ def test_readme_quick_start_is_two_commands_and_ci_runs_the_second() -> None:
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
 def test_every_shown_command_runs(doc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                   capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.chdir(tmp_path)
+    checkout(tmp_path, monkeypatch)
     for command in shown_commands(doc):
         code = main(argv(command))
         out, err = capsys.readouterr()
@@ -68,7 +76,7 @@ def test_every_shown_command_runs(doc: Path, tmp_path: Path, monkeypatch: pytest
 
 @pytest.mark.slow
 def test_results_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
+    checkout(tmp_path, monkeypatch)
     commands = shown_commands(ROOT / "README.md", results=True)
     assert commands
     for command in commands:
