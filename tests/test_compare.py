@@ -167,5 +167,5 @@ def test_progress_is_a_line_per_retraining_when_stderr_is_not_a_terminal(
         bar.done(job, {"result": {"test_top1": 51.25, "status": "ok"}})
         bar.done(job, {"error": "worker lost [node 2]"})
     assert capsys.readouterr().err.splitlines() == [
-        "retraining 2 network(s) x seed(s) (1 finished earlier, reused)",
+        "retraining 2 (network, seed) pair(s) (1 finished earlier, reused)",
         "[1/2] trial-3 seed 1: test 51.25%", "[2/2] trial-3 seed 1: worker lost [node 2]"]

@@ -108,7 +108,7 @@ class _Bar:
         self.progress.update(self.task, total=todo, description=f"retraining{reuse}")
         self.todo = todo
         if self.lines:
-            self.console.print(f"retraining {todo} network(s) x seed(s){reuse}",
+            self.console.print(f"retraining {todo} (network, seed) pair(s){reuse}",
                                markup=False, highlight=False)
 
     def done(self, job: Any, record: dict[str, Any]) -> None:
