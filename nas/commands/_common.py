@@ -17,6 +17,12 @@ from nas.netgraph import Shape
 __all__ = ["human"]  # re-exported for the commands
 
 
+def examples(doc: str | None) -> str | None:
+    """A command's ``--help`` epilog: the second paragraph of its module docstring (the
+    example commands), under "examples:"."""
+    return "examples:\n" + doc.split("\n\n")[1] if doc else None
+
+
 def parse_input_shape(text: str) -> Shape:
     """``224`` -> (3, 224, 224); ``3x32x32`` -> (3, 32, 32); ``1x8x8`` -> (1, 8, 8)."""
     try:

@@ -13,7 +13,13 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from nas.commands._common import console, load_genome_or_baseline, parse_options, print_json
+from nas.commands._common import (
+    console,
+    examples,
+    load_genome_or_baseline,
+    parse_options,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from nas.compare import CompareResult
@@ -28,7 +34,7 @@ def add_parser(sub: Any) -> None:
         description="Retrain the top K architectures of a run and the named baselines with "
         "the run's recipe and data, for the same budget, on several seeds, in parallel on "
         "Ray; write <run>/compare/ (table, plots, checkpoints).",
-        epilog="examples:\n" + __doc__.split("\n\n")[1] if __doc__ else None,
+        epilog=examples(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", help="the run (name or directory)")
     p.add_argument("--baselines", default=",".join(DEFAULT_BASELINES),

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from nas.commands._common import (
     console,
+    examples,
     load_genome_or_baseline,
     parse_input_shape,
     parse_options,
@@ -53,7 +54,7 @@ def add_parser(sub: Any) -> None:
         description="Export networks so they run without nas: standalone code (plus "
         "weights), TorchScript, ONNX (opset 17, checked) and a checkpoint that loads with "
         "torch.load(weights_only=True); NASNet cells also as a diagram (PNG).",
-        epilog="examples:\n" + __doc__.split("\n\n")[1] if __doc__ else None,
+        epilog=examples(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", help="a run (name or directory), a baseline name, a genome .json "
                                   "or a nas checkpoint .pt")

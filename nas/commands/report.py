@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from nas.commands._common import console, print_json
+from nas.commands._common import console, examples, print_json
 
 
 def add_parser(sub: Any) -> None:
@@ -20,7 +20,7 @@ def add_parser(sub: Any) -> None:
         "with the Pareto front, the rl controller's entropy, and the best architectures "
         "drawn (cells) or tabulated (layers); with the nas compare results when there are "
         "some.",
-        epilog="examples:\n" + __doc__.split("\n\n")[1] if __doc__ else None,
+        epilog=examples(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", help="the run (name or directory)")
     p.add_argument("--top", type=int, default=5, help="best architectures to show (5)")
