@@ -34,9 +34,10 @@ from typing import Any
 
 import ray
 
-from nas.live import LineView
-from nas.search import SearchConfig, run_search
-from nas.store import RunStudy
+from nas.search.config import SearchConfig
+from nas.search.live import LineView
+from nas.search.loop import run_search
+from nas.search.store import RunStudy
 
 SECONDS = float(os.environ.get("NAS_BENCH_CHILD_SECONDS", "10"))
 
@@ -46,7 +47,7 @@ def sleeping_child(job: Any, data: Any, on_epoch: Any) -> Any:
     import random
     import time
 
-    from nas.train import Result
+    from nas.training.result import Result
 
     time.sleep(SECONDS)
     accuracy = random.Random(job.genome.id).uniform(50.0, 99.0)

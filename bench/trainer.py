@@ -4,7 +4,7 @@
     python bench/trainer.py --cifar         # (3) also train a ResNet-20-like genome on CIFAR-10
     python bench/trainer.py --threads 1 --cifar --epochs 5
 
-(1) Throughput of :func:`nas.train.train` against a minimal hand-written PyTorch loop (SGD,
+(1) Throughput of :func:`nas.training.loop.train` against a minimal hand-written PyTorch loop (SGD,
     cross-entropy, ``x[idx]`` batches from a per-epoch permutation) on the same model, data
     tensors and batch size. The time of a step is the difference between a run of N and of
     2N steps, divided by N (set-up, evaluation and latency measurement cancel), in CPU time on
@@ -39,10 +39,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from nas import get_baseline, get_space
-from nas.data import DataSplits, Split, load_dataset
-from nas.device import describe, pick_device, synchronize
-from nas.genome import Genome
-from nas.train import Budget, Recipe, train, train_genome
+from nas.core.genome import Genome
+from nas.training.data import DataSplits, Split, load_dataset
+from nas.training.device import describe, pick_device, synchronize
+from nas.training.loop import train, train_genome
+from nas.training.recipe import Budget, Recipe
 
 CIFAR_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10"
 #: the ResNet-20-like genome, also the README's CIFAR-stem baseline for ``nas compare``

@@ -1,7 +1,7 @@
 """The controller interface: propose genomes, be told their results, save and load state.
 
 A controller is the search strategy. It sees a space only through its decisions (each a
-categorical :class:`~nas.space.Decision` with a fixed option list) and the space's
+categorical :class:`~nas.core.space.Decision` with a fixed option list) and the space's
 ``from_indices`` / ``to_indices`` / ``sample``, so any controller drives any space and never
 imports a concrete one (DESIGN.md, choice 7).
 
@@ -13,7 +13,7 @@ aging evolution do, by design). Whoever evaluates it is expected to answer such 
 its cache of results instead of training the child again, and ``tell`` it again: a controller
 treats every ``tell`` as one more observation, whether or not it proposed that genome (a
 driver may also seed a search with known genomes, e.g. the classics). The tabular benchmark
-(:mod:`nas.benchmark`) follows the NAS-Bench-201 convention: a query is the evaluation of a
+(:mod:`nas.search.benchmark`) follows the NAS-Bench-201 convention: a query is the evaluation of a
 *distinct* architecture; revisits are served from the cache and are not counted.
 
 Every controller is reproducible: the same space, seed and sequence of ``tell`` calls give
@@ -30,12 +30,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-from nas.errors import NasError
-from nas.genome import Genome
-from nas.registry import Registry
-from nas.space import Space
+from nas.core.errors import NasError
+from nas.core.genome import Genome
+from nas.core.registry import Registry
+from nas.core.space import Space
 
-#: Metric names a cost may be taken from (results of nas.train.Result.metrics()).
+#: Metric names a cost may be taken from (results of nas.training.result.Result.metrics()).
 COST_METRICS = ("flops", "params", "latency_ms")
 
 
@@ -96,7 +96,7 @@ class Controller(ABC):
 
     Subclasses set ``name`` (their registered name) and ``Config`` (a dataclass of options with
     a commented default per field); ``__init__`` turns ``**options`` into ``self.config`` and
-    rejects unknown ones with a :class:`~nas.errors.NasError` that lists the known ones.
+    rejects unknown ones with a :class:`~nas.core.errors.NasError` that lists the known ones.
     """
 
     name: ClassVar[str]
@@ -129,8 +129,9 @@ class Controller(ABC):
 
     def pruner(self) -> str | None:
         """The early stopping this controller asks the search for (one of
-        ``nas.worker.PRUNERS``), or None. ``nas search --early-stop`` chooses it for any
-        controller; this lets a controller's own options choose it (optuna's ``pruner``)."""
+        ``nas.evaluators.early_stop.PRUNERS``), or None. ``nas search --early-stop`` chooses
+        it for any controller; this lets a controller's own options choose it (optuna's
+        ``pruner``)."""
         return None
 
     def required_metrics(self) -> tuple[str, ...]:

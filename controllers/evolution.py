@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from controllers.base import Controller, RewardConfig, register_controller
-from nas.errors import NasError
-from nas.genome import Genome
-from nas.space import Space
+from nas.core.errors import NasError
+from nas.core.genome import Genome
+from nas.core.space import Space
 
 
 @dataclasses.dataclass

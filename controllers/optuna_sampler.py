@@ -14,8 +14,8 @@ by default, ``params`` or ``latency_ms``), and keeps the Pareto front (:meth:`pa
 The ``pruner`` option (median, successive halving, Hyperband) is the early stopping the
 search applies to this controller's children (:meth:`pruner`; the same as ``nas search
 --early-stop``): Optuna's pruner, fed each child's per-epoch validation accuracy in the search's
-early-stopping actor (:class:`nas.worker.EarlyStopper`). A failed child is told as the worst
-reward (0) so that the model learns to avoid it (for ``nsga2``, a failed trial).
+early-stopping actor (:class:`nas.evaluators.early_stop.EarlyStopper`). A failed child is
+told as the worst reward (0) so that the model learns to avoid it (for ``nsga2``, a failed trial).
 
 This study lives in memory and belongs to the controller; the search driver's run study is a
 separate record. ``state_dict`` keeps a pickle of the whole study (trials, the sampler's random
@@ -39,10 +39,10 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from controllers.base import Controller, RewardConfig, one_thread, register_controller
-from nas.errors import NasError
-from nas.genome import Genome
-from nas.space import Space
-from nas.worker import PRUNERS as EARLY_STOPPERS
+from nas.core.errors import NasError
+from nas.core.genome import Genome
+from nas.core.space import Space
+from nas.evaluators.early_stop import PRUNERS as EARLY_STOPPERS
 
 SAMPLERS = ("tpe", "cmaes", "gp", "random", "nsga2")
 PRUNERS = ("none", *EARLY_STOPPERS)  # none: only what nas search --early-stop says

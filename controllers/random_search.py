@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from controllers.base import Controller, register_controller
-from nas.genome import Genome
-from nas.space import Space
+from nas.core.genome import Genome
+from nas.core.space import Space
 
 
 @register_controller

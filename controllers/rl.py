@@ -34,9 +34,9 @@ import torch
 from torch import Tensor, nn
 
 from controllers.base import Controller, RewardConfig, one_thread, register_controller
-from nas.errors import NasError
-from nas.genome import Genome
-from nas.space import Space
+from nas.core.errors import NasError
+from nas.core.genome import Genome
+from nas.core.space import Space
 
 SHAPINGS = ("linear", "cubed")
 

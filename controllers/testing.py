@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from controllers.base import Controller, create_controller
-from nas.genome import Genome
-from nas.space import Space
+from nas.core.genome import Genome
+from nas.core.space import Space
 
 Metrics = Callable[[Genome], dict[str, float] | None]
 

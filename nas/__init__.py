@@ -1,10 +1,10 @@
 """nas: neural architecture search for PyTorch."""
 
-from nas.cost import Row, Totals, layer_table, table_dict, totals
-from nas.errors import GenomeError, NasError, ShapeError, UnknownNameError
-from nas.genome import Genome
-from nas.netgraph import NetBuilder, NetGraph
-from nas.space import (
+from nas.core.cost import Row, Totals, layer_table, table_dict, totals
+from nas.core.errors import GenomeError, NasError, ShapeError, UnknownNameError
+from nas.core.genome import Genome
+from nas.core.netgraph import NetBuilder, NetGraph
+from nas.core.space import (
     Baseline,
     Decision,
     Space,

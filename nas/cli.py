@@ -2,7 +2,7 @@
 
 Each command module defines ``add_parser(subparsers)``; it sets ``func`` on its parser. Heavy
 imports (torch, ray) happen inside the commands so that ``nas --help`` stays instant. Errors a
-user can cause (:class:`~nas.errors.NasError`) print one line and exit 2.
+user can cause (:class:`~nas.core.errors.NasError`) print one line and exit 2.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from nas.errors import NasError
+from nas.core.errors import NasError
 
 COMMANDS = ("spaces", "baselines", "show", "search", "runs", "status", "benchmark", "train",
             "export", "compare", "report")

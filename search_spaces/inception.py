@@ -33,10 +33,10 @@ from typing import Any, NamedTuple
 
 from torch import nn
 
-from nas.errors import GenomeError, NasError
-from nas.genome import Genome, Value
-from nas.netgraph import NetBuilder, T
-from nas.space import Decision, Space, kaiming_init, register_space
+from nas.core.errors import GenomeError, NasError
+from nas.core.genome import Genome, Value
+from nas.core.netgraph import NetBuilder, T
+from nas.core.space import Decision, Space, kaiming_init, register_space
 
 
 class InceptionWidths(NamedTuple):

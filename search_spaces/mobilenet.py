@@ -35,10 +35,10 @@ from typing import Any
 
 from torch import nn
 
-from nas.errors import GenomeError
-from nas.genome import Genome, Value
-from nas.netgraph import NetBuilder, T
-from nas.space import Decision, Space, kaiming_init, register_space
+from nas.core.errors import GenomeError
+from nas.core.genome import Genome, Value
+from nas.core.netgraph import NetBuilder, T
+from nas.core.space import Decision, Space, kaiming_init, register_space
 
 # --- the vocabulary --------------------------------------------------------------------------
 

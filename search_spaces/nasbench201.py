@@ -4,7 +4,7 @@ A cell is a DAG of 4 nodes: node 0 is the cell's input, node ``j`` sums one oper
 to every earlier node ``i < j``, and node 3 is the output. Each of the 6 edges picks one of 5
 operations, so the space has 5**6 = 15,625 cells, every one of them trained and tabulated by
 the benchmark; a controller can therefore be measured against it in seconds
-(:mod:`nas.tabular`).
+(:mod:`nas.evaluators.table`).
 
 A genome is written in the benchmark's standard arch string, one ``|op~i|`` per edge into node
 ``j``, nodes separated by ``+``::
@@ -35,10 +35,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from nas.errors import GenomeError
-from nas.genome import Genome
-from nas.netgraph import NetBuilder, T
-from nas.space import Decision, Space, register_space
+from nas.core.errors import GenomeError
+from nas.core.genome import Genome
+from nas.core.netgraph import NetBuilder, T
+from nas.core.space import Decision, Space, register_space
 
 NODES = 4  # node 0 = cell input, node 3 = cell output
 

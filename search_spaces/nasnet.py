@@ -58,7 +58,7 @@ each such cell skips its predecessor, and a cell that no later cell reads is dea
 gradient reaches it); likewise the preprocessing of a cell input no block reads. Leaving them
 out keeps the cost model and the compiled module to what actually computes the output. A
 reduction cell needs at least a 2x2 input; more ``reductions`` than the input can halve is a
-:class:`~nas.errors.ShapeError` naming the cell.
+:class:`~nas.core.errors.ShapeError` naming the cell.
 """
 
 from __future__ import annotations
@@ -68,10 +68,10 @@ from typing import Any, NamedTuple
 
 import networkx as nx
 
-from nas.errors import GenomeError, ShapeError
-from nas.genome import Genome
-from nas.netgraph import NetBuilder, T
-from nas.space import Decision, Space, register_space
+from nas.core.errors import GenomeError, ShapeError
+from nas.core.genome import Genome
+from nas.core.netgraph import NetBuilder, T
+from nas.core.space import Decision, Space, register_space
 
 BLOCKS = 5  # B: blocks per cell (the paper's choice for NASNet-A)
 CELLS = ("normal", "reduce")  # the two searched cells, in genome order

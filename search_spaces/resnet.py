@@ -29,7 +29,7 @@ is capped at 256: a bottleneck's inner width stays at most its output width (``4
 as in every torchvision ResNet/ResNeXt/Wide ResNet; beyond that the "bottleneck" widens instead
 of narrowing and costs up to 8x more. Those genomes (4 of the 25 group combinations), and width
 8 with group width 4 (no channel left per group), are rejected up front with a
-:class:`~nas.errors.GenomeError`: 16 of 200 samples. Basic blocks have no grouped conv
+:class:`~nas.core.errors.GenomeError`: 16 of 200 samples. Basic blocks have no grouped conv
 (torchvision's ``BasicBlock`` accepts only ``groups=1, width_per_group=64``), so they ignore
 ``groups`` and ``group_width``.
 """
@@ -40,10 +40,10 @@ from typing import Any
 
 from torch import nn
 
-from nas.errors import GenomeError
-from nas.genome import Genome
-from nas.netgraph import NetBuilder, T
-from nas.space import Decision, Space, register_space
+from nas.core.errors import GenomeError
+from nas.core.genome import Genome
+from nas.core.netgraph import NetBuilder, T
+from nas.core.space import Decision, Space, register_space
 
 STEMS = ("imagenet", "cifar")  # 7x7/2 conv + 3x3/2 max pool (/4), or a 3x3/1 conv (/1)
 BLOCKS = ("basic", "bottleneck")

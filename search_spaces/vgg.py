@@ -44,9 +44,9 @@ from typing import Any
 
 from torch import nn
 
-from nas.genome import Genome
-from nas.netgraph import NetBuilder, T
-from nas.space import Decision, Space, kaiming_init, register_space
+from nas.core.genome import Genome
+from nas.core.netgraph import NetBuilder, T
+from nas.core.space import Decision, Space, kaiming_init, register_space
 
 MAX_STAGES = 5  # VGG's five stages; per-stage decisions of unused stages are ignored
 DROPOUT_P = 0.5  # the classifier dropout of AlexNet and VGG

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from nas import Genome, NasError, get_space
-from nas.benchmark import ControllerSpec, parse_specs, run_benchmark, run_controller
 from nas.cli import main
-from nas.tabular import TabularEvaluator, shipped_table
+from nas.evaluators.table import TabularEvaluator, shipped_table
+from nas.search.benchmark import ControllerSpec, parse_specs, run_benchmark, run_controller
 
 SPACE = get_space("nasbench201")
 BEST = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|"

@@ -14,7 +14,7 @@ import torchvision
 from torch import nn
 
 from nas import Baseline, get_baseline, layer_table, list_baselines, totals
-from nas.cost import Row
+from nas.core.cost import Row
 from search_spaces.classics.alexnet_vgg import VGG_CONVS, vgg_genome
 from search_spaces.vgg import VggSpace
 

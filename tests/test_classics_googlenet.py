@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from nas import Row, get_baseline, layer_table, totals
-from nas.genome import Genome
+from nas.core.genome import Genome
 from search_spaces.classics.googlenet import GOOGLENET_MODULES
 from search_spaces.inception import group_modules
 

@@ -7,10 +7,10 @@ import torch
 import torchvision
 from torch import nn
 
-from nas.cost import layer_table, totals
-from nas.netgraph import NetGraph
-from nas.space import get_baseline, list_baselines
-from nas.testing import check_genome
+from nas.core.cost import layer_table, totals
+from nas.core.netgraph import NetGraph
+from nas.core.space import get_baseline, list_baselines
+from nas.testing.spaces import check_genome
 
 # The lecture's "Table 1. MobileNet Body Architecture" (Howard et al. 2017): type / stride,
 # filter shape, input size; the "5x" row written out. The table's last depthwise row reads

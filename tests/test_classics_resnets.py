@@ -17,7 +17,7 @@ import torchvision
 from torch import nn
 
 from nas import get_baseline, totals
-from nas.cost import node_flops
+from nas.core.cost import node_flops
 
 CLASSICS = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d"]
 

@@ -15,10 +15,12 @@ import pytest
 import torch
 
 from nas.cli import main
-from nas.data import load_dataset
-from nas.space import create_space, get_baseline
-from nas.store import RunDir, RunStudy
-from nas.train import Budget, Recipe, load_checkpoint, train_genome
+from nas.core.space import create_space, get_baseline
+from nas.search.store import RunDir, RunStudy
+from nas.training.checkpoint import load_checkpoint
+from nas.training.data import load_dataset
+from nas.training.loop import train_genome
+from nas.training.recipe import Budget, Recipe
 
 # Runs in a subprocess: `nas` and its sibling packages are made unimportable first. For each
 # export set it runs the code (load()), TorchScript, ONNX and checkpoint files on one input.

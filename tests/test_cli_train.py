@@ -10,7 +10,7 @@ import torch
 
 from nas import get_space
 from nas.cli import main
-from nas.genome import Value
+from nas.core.genome import Value
 
 TINY_RESNET: dict[str, Value] = {
     "stem": "cifar", "block": "basic", "blocks1": 1, "blocks2": 1, "blocks3": 1, "blocks4": 1,

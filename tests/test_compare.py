@@ -18,12 +18,13 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from nas.cli import main  # noqa: E402
-from nas.compare import COMPARE_DIR  # noqa: E402
-from nas.cost import totals  # noqa: E402
-from nas.export import ranked_trials, run_records  # noqa: E402
-from nas.search import SearchConfig, run_search  # noqa: E402
-from nas.space import create_space, get_space  # noqa: E402
-from nas.store import RunDir  # noqa: E402
+from nas.core.cost import totals  # noqa: E402
+from nas.core.space import create_space, get_space  # noqa: E402
+from nas.results.compare import COMPARE_DIR  # noqa: E402
+from nas.results.export import ranked_trials, run_records  # noqa: E402
+from nas.search.config import SearchConfig  # noqa: E402
+from nas.search.loop import run_search  # noqa: E402
+from nas.search.store import RunDir  # noqa: E402
 
 #: The shared tiny run: NASNet at width 8 on 100 digits, one epoch (2 steps) per child.
 TINY = dict(space="nasnet", space_options={"width": 8}, controller="rl", dataset="digits",
@@ -98,11 +99,11 @@ def test_compare_writes_table_and_plots_and_resumes(
         genome = best.genome if label.startswith("trial") else None
         space_options = {"width": 8} if genome is not None else {}
         if label == "resnet18":
-            from nas.space import get_baseline
+            from nas.core.space import get_baseline
 
             genome = get_baseline("resnet18").genome
         elif label == "tiny_resnet":
-            from nas.genome import Genome
+            from nas.core.genome import Genome
 
             genome = Genome.load(tiny)
         assert genome is not None

@@ -10,7 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from nas.data import (
+from nas.core.errors import NasError, UnknownNameError
+from nas.training.data import (
     DATASETS,
     TEST_FRACTION,
     augment_batch,
@@ -18,7 +19,6 @@ from nas.data import (
     load_dataset,
     stratified_split,
 )
-from nas.errors import NasError, UnknownNameError
 
 CIFAR_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10"
 needs_cifar = pytest.mark.skipif(not CIFAR_DIR.is_dir(), reason=f"no {CIFAR_DIR}")

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from nas import get_baseline
-from nas.errors import NasError
-from nas.export import FORMATS, export_network, parse_formats
+from nas.core.errors import NasError
+from nas.results.export import FORMATS, export_network, parse_formats
 
 # Runs in a subprocess: `nas` and its sibling packages are made unimportable first.
 _LOADER = r"""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nas import Genome, GenomeError
-from nas.space import Decision
+from nas.core.space import Decision
 
 
 def test_round_trip_and_id_are_exact() -> None:

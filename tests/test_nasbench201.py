@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from nas import GenomeError, get_space
-from nas.cost import totals
-from nas.tabular import shipped_table
+from nas.core.cost import totals
+from nas.evaluators.table import shipped_table
 
 SPACE = get_space("nasbench201")
 BEST = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|"

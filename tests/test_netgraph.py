@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from nas import NetBuilder, ShapeError, totals
-from nas.netgraph import dropped_pixels, out_size
+from nas.core.netgraph import dropped_pixels, out_size
 
 
 @pytest.mark.parametrize(

@@ -14,11 +14,11 @@ import pytest
 
 from controllers import create_controller
 from nas.cli import main
-from nas.export import ranked_trials, run_records
-from nas.plots import pareto_front
-from nas.report import max_entropy
-from nas.space import create_space, get_baseline
-from nas.store import RunDir
+from nas.core.space import create_space, get_baseline
+from nas.results.export import ranked_trials, run_records
+from nas.results.plots import pareto_front
+from nas.results.report import max_entropy
+from nas.search.store import RunDir
 from search_spaces.nasnet import BLOCKS, cell_blocks, unused_blocks
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
@@ -136,7 +136,7 @@ def test_nasnet_cells_hook_draws_every_op_and_the_concatenation(tmp_path: Path) 
         assert strided == (reads_input if name == "reduce" else [])
     assert get_baseline("resnet18").space().cells(get_baseline("resnet18").genome) == {}
 
-    from nas.diagrams import draw_genome
+    from nas.results.diagrams import draw_genome
 
     assert _png(draw_genome(genome, tmp_path / "cells.png") or tmp_path / "none")
     assert draw_genome(get_baseline("resnet18").genome, tmp_path / "r.png") is None

@@ -16,20 +16,14 @@ import ray
 
 from controllers import create_controller, list_controllers
 from nas.cli import main
-from nas.errors import NasError
-from nas.live import LineView, Progress
-from nas.search import (
-    REVISIT_LIMIT,
-    Search,
-    SearchConfig,
-    make_controller,
-    parse_duration,
-    plan_slots,
-    run_search,
-)
-from nas.space import create_space
-from nas.store import RunDir, RunStudy
-from nas.worker import EarlyStopper
+from nas.core.errors import NasError
+from nas.core.space import create_space
+from nas.evaluators.cluster import plan_slots
+from nas.evaluators.early_stop import EarlyStopper
+from nas.search.config import REVISIT_LIMIT, SearchConfig, parse_duration
+from nas.search.live import LineView, Progress
+from nas.search.loop import Search, make_controller, run_search
+from nas.search.store import RunDir, RunStudy
 
 SMALL = dict(dataset="digits", limit=300, epochs=1.0, space="nasbench201",
              space_options={"channels": 8, "cells_per_stage": 1})
@@ -178,7 +172,7 @@ def test_early_stopper_hyperband_stops_some_children_by_rungs() -> None:
 
 
 def test_early_stopping_comes_from_the_flag_or_the_controller(tmp_path: Path) -> None:
-    from nas.search import early_stopping, make_controller
+    from nas.search.loop import early_stopping, make_controller
 
     def resolved(**fields: Any) -> str | None:
         config = SearchConfig(**{**SMALL, **fields})  # type: ignore[arg-type]
@@ -302,7 +296,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path,
 
 
 def test_rays_token_notice_is_dropped_and_its_other_warnings_kept() -> None:
-    from nas.search import _quiet_token_notice
+    from nas.evaluators.cluster import _quiet_token_notice
 
     class Keep(logging.Handler):
         def __init__(self) -> None:

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 import ray
 
-from nas.errors import NasError
-from nas.search import SearchConfig, run_search
-from nas.store import RunStudy
+from nas.core.errors import NasError
+from nas.search.config import SearchConfig
+from nas.search.loop import run_search
+from nas.search.store import RunStudy
 
 
 @pytest.fixture(scope="module")

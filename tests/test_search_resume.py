@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import ray
 
-from nas.search import run_search
-from nas.store import INTERRUPTED, RunDir, RunStudy
+from nas.search.loop import run_search
+from nas.search.store import INTERRUPTED, RunDir, RunStudy
 
 TRIALS = 8
 

@@ -9,11 +9,11 @@ import torch
 from torch import nn
 from torchvision.models._utils import _make_divisible
 
-from nas.cost import layer_table
-from nas.errors import GenomeError, NasError
-from nas.genome import Genome
-from nas.netgraph import NetGraph
-from nas.space import create_space, get_space
+from nas.core.cost import layer_table
+from nas.core.errors import GenomeError, NasError
+from nas.core.genome import Genome
+from nas.core.netgraph import NetGraph
+from nas.core.space import create_space, get_space
 from search_spaces.mobilenet import (
     BLOCK_BUILDERS,
     BLOCKS,

@@ -10,7 +10,7 @@ import torch
 
 import search_spaces.classics.nasnets  # noqa: F401  (registers the nasnet_a baseline)
 from nas import GenomeError, NetBuilder, ShapeError, create_space, get_baseline, totals
-from nas.netgraph import NetGraph
+from nas.core.netgraph import NetGraph
 from search_spaces.classics.nasnets import NASNET_A_NORMAL, NASNET_A_REDUCE
 from search_spaces.nasnet import (
     BLOCKS,

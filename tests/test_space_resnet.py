@@ -19,8 +19,8 @@ from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 from torchvision.ops import SqueezeExcitation
 
 from nas import GenomeError, NasError, NetBuilder, create_space, get_baseline, get_space, totals
-from nas.cost import layer_table
-from nas.netgraph import T
+from nas.core.cost import layer_table
+from nas.core.netgraph import T
 from search_spaces.resnet import basic_block, bottleneck
 
 H = W = 56  # the lecture's stage-1 resolution

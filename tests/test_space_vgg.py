@@ -15,9 +15,9 @@ import torch
 from torch import nn
 
 from nas import NetBuilder, ShapeError, create_space, get_baseline, get_space, totals
-from nas.genome import Genome, Value
-from nas.netgraph import NetGraph
-from nas.testing import check_genome
+from nas.core.genome import Genome, Value
+from nas.core.netgraph import NetGraph
+from nas.testing.spaces import check_genome
 from search_spaces.vgg import MAX_STAGES, VggSpace
 
 

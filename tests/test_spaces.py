@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from nas import GenomeError, UnknownNameError, create_space, get_space, list_spaces
-from nas.genome import Genome
-from nas.testing import check_space
+from nas.core.genome import Genome
+from nas.testing.spaces import check_space
 
 SPACES = list_spaces()
 # Network-level options that keep 200 forward/backward passes cheap without changing the

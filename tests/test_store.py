@@ -13,9 +13,9 @@ import pytest
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 
-from nas.errors import NasError
-from nas.space import create_space
-from nas.store import (
+from nas.core.errors import NasError
+from nas.core.space import create_space
+from nas.search.store import (
     INTERRUPTED,
     RunDir,
     RunLock,
@@ -66,7 +66,7 @@ def test_lock_names_the_holder_and_is_released(run: RunDir) -> None:
 
 def test_lock_of_a_killed_process_is_not_stale(run: RunDir) -> None:
     """kill -9 of the holder frees the lock at once: a resume is never blocked by a corpse."""
-    code = ("import sys, time; from pathlib import Path; from nas.store import RunDir; "
+    code = ("import sys, time; from pathlib import Path; from nas.search.store import RunDir; "
             f"RunDir(Path({str(run.path)!r})).lock(); print('locked', flush=True); time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:

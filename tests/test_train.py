@@ -12,21 +12,15 @@ import torch
 from torch import nn
 
 from nas import NetBuilder, get_space
-from nas.cost import totals
-from nas.data import DataSplits, load_dataset
-from nas.errors import NasError
-from nas.genome import Value
-from nas.train import (
-    CHECKPOINT_FORMAT,
-    Budget,
-    Recipe,
-    Result,
-    count_flops,
-    load_checkpoint,
-    lr_factor,
-    train,
-    train_genome,
-)
+from nas.core.cost import totals
+from nas.core.errors import NasError
+from nas.core.genome import Value
+from nas.training.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
+from nas.training.data import DataSplits, load_dataset
+from nas.training.loop import lr_factor, train, train_genome
+from nas.training.measure import count_flops
+from nas.training.recipe import Budget, Recipe
+from nas.training.result import Result
 
 CIFAR_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10"
 

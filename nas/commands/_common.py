@@ -9,10 +9,10 @@ from typing import Any
 
 from rich.console import Console
 
-from nas.errors import NasError
-from nas.genome import Genome
-from nas.live import human
-from nas.netgraph import Shape
+from nas.core.errors import NasError
+from nas.core.genome import Genome
+from nas.core.netgraph import Shape
+from nas.search.live import human
 
 __all__ = ["human"]  # re-exported for the commands
 
@@ -55,7 +55,7 @@ def parse_options(pairs: list[str] | None) -> dict[str, Any]:
 
 def load_genome_or_baseline(ref: str, options: dict[str, Any] | None = None) -> tuple[str, Any]:
     """Resolve a baseline name or a genome JSON file to (label, Baseline-like object)."""
-    from nas.space import BASELINES, Baseline
+    from nas.core.space import BASELINES, Baseline
 
     if ref in BASELINES:
         baseline = BASELINES.get(ref)

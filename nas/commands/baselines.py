@@ -19,8 +19,8 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from nas.cost import totals
-    from nas.space import get_baseline, list_baselines
+    from nas.core.cost import totals
+    from nas.core.space import get_baseline, list_baselines
 
     shape = parse_input_shape(args.input)
     rows: list[dict[str, Any]] = []

@@ -50,11 +50,11 @@ def run(args: argparse.Namespace) -> int:
         TimeRemainingColumn,
     )
 
-    from nas.benchmark import ControllerSpec, parse_specs, plot, run_benchmark
     from nas.commands._common import print_json
-    from nas.errors import NasError
-    from nas.space import get_space
-    from nas.tabular import TabularEvaluator, shipped_table
+    from nas.core.errors import NasError
+    from nas.core.space import get_space
+    from nas.evaluators.table import TabularEvaluator, shipped_table
+    from nas.search.benchmark import ControllerSpec, parse_specs, plot, run_benchmark
 
     if args.queries < 1 or args.seeds < 1:
         raise NasError(f"--queries and --seeds must be at least 1, got {args.queries} and "

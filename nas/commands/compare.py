@@ -22,11 +22,11 @@ from nas.commands._common import (
 )
 
 if TYPE_CHECKING:
-    from nas.compare import CompareResult
+    from nas.results.compare import CompareResult
 
 
 def add_parser(sub: Any) -> None:
-    from nas.compare import DEFAULT_BASELINES
+    from nas.results.compare import DEFAULT_BASELINES
 
     p = sub.add_parser(
         "compare", help="retrain a run's top architectures next to baselines, on several "
@@ -55,8 +55,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nas.compare import CompareConfig, run_compare
-    from nas.export import open_run
+    from nas.results.compare import CompareConfig, run_compare
+    from nas.results.export import open_run
 
     config = CompareConfig(top=args.top, seeds=args.seeds, epochs=args.epochs,
                            space_options=parse_options(args.space_option), gpus=args.gpus,
@@ -135,7 +135,7 @@ class _Bar:
 def show(result: CompareResult) -> None:
     from rich.table import Table
 
-    from nas.compare import COLUMNS, table_cells
+    from nas.results.compare import COLUMNS, table_cells
 
     s = result.settings
     out = console()

@@ -34,14 +34,14 @@ from nas.commands._common import (
     parse_options,
     print_json,
 )
-from nas.errors import NasError, ShapeError
+from nas.core.errors import NasError, ShapeError
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from nas.genome import Genome
-    from nas.netgraph import NetGraph, Shape
-    from nas.store import RunDir, TrialRecord
+    from nas.core.genome import Genome
+    from nas.core.netgraph import NetGraph, Shape
+    from nas.search.store import RunDir, TrialRecord
 
 DEFAULT_FORMATS = "code,torchscript,onnx,checkpoint,diagram"
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
@@ -93,7 +93,7 @@ class Item:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nas.export import ARTIFACTS, parse_formats
+    from nas.results.export import ARTIFACTS, parse_formats
 
     formats = parse_formats(args.format, ARTIFACTS)  # before anything is loaded
     if args.top is not None and args.top < 1:
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
 
 def resolve(args: argparse.Namespace) -> tuple[list[Item], Path, list[str]]:
     """The items to export, the output directory and notes for the user."""
-    from nas.space import BASELINES
+    from nas.core.space import BASELINES
 
     source = str(args.source)
     path = Path(source)
@@ -141,8 +141,8 @@ def resolve(args: argparse.Namespace) -> tuple[list[Item], Path, list[str]]:
 
 def _from_run(args: argparse.Namespace, options: dict[str, Any]
               ) -> tuple[list[Item], Path, list[str]]:
-    from nas.compare import trained_checkpoints
-    from nas.export import find_trial, open_run, ranked_trials, run_records
+    from nas.results.compare import trained_checkpoints
+    from nas.results.export import find_trial, open_run, ranked_trials, run_records
 
     try:
         run = open_run(args.source, args.runs_dir)
@@ -205,7 +205,7 @@ def _run_input(run: RunDir, args: argparse.Namespace) -> tuple[Shape, int]:
     """The input shape and classes of the run's dataset (or --input / --classes)."""
     if args.input is not None and args.classes is not None:
         return parse_input_shape(args.input), args.classes
-    from nas.search import SearchConfig, load_data
+    from nas.search.config import SearchConfig, load_data
 
     data = load_data(SearchConfig.from_dict(run.config))
     shape = parse_input_shape(args.input) if args.input else data.input_shape
@@ -213,9 +213,9 @@ def _run_input(run: RunDir, args: argparse.Namespace) -> tuple[Shape, int]:
 
 
 def _from_checkpoint(path: Path, name: str | None = None) -> Item:
-    from nas.genome import Genome
-    from nas.space import create_space
-    from nas.train import load_checkpoint
+    from nas.core.genome import Genome
+    from nas.core.space import create_space
+    from nas.training.checkpoint import load_checkpoint
 
     model, ckpt = load_checkpoint(path)
     genome = Genome.from_dict(ckpt["genome"])
@@ -235,7 +235,7 @@ def _fresh(name: str, genome: Genome, options: dict[str, Any],
            shape: Shape, classes: int, seed: int) -> Item:
     import torch
 
-    from nas.space import create_space
+    from nas.core.space import create_space
 
     space = create_space(genome.space, **options)
     try:
@@ -288,8 +288,8 @@ def write(items: list[Item], formats: list[str], out: Path, notes: list[str],
 
 def export_one(item: Item, fmt: str, directory: Path, notes: list[str]) -> dict[str, Path]:
     """Write ``item`` in one format (or its cell diagram) to ``directory``."""
-    from nas.diagrams import draw_genome
-    from nas.export import export_network
+    from nas.results.diagrams import draw_genome
+    from nas.results.export import export_network
 
     if fmt != "diagram":
         return export_network(item.model, item.graph, item.genome, directory, name=item.name,
@@ -308,7 +308,7 @@ def export_one(item: Item, fmt: str, directory: Path, notes: list[str]) -> dict[
 def show(items: list[Item], written: list[dict[str, Path]], notes: list[str]) -> None:
     from rich.table import Table
 
-    from nas.export import ONNX_OPSET
+    from nas.results.export import ONNX_OPSET
 
     out = console()
     table = Table(title="exported")

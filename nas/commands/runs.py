@@ -18,8 +18,8 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from nas.live import duration
-    from nas.store import list_runs
+    from nas.search.live import duration
+    from nas.search.store import list_runs
 
     runs = list_runs(args.runs_dir)
     if args.json:

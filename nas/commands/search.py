@@ -1,4 +1,4 @@
-"""``nas search``: run a search (or resume one) on Ray; see :mod:`nas.search`."""
+"""``nas search``: run a search (or resume one) on Ray; see :mod:`nas.search.loop`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from types import FrameType
 from typing import Any
 
 from nas.commands._common import parse_options
-from nas.errors import NasError
+from nas.core.errors import NasError
 
 EXAMPLES = """examples:
   nas search                                    # a short search on the bundled digits, CPU
@@ -90,7 +90,7 @@ def _recipe(text: str | None) -> dict[str, Any] | None:
 
 def flags(args: argparse.Namespace) -> dict[str, Any]:
     """The SearchConfig fields given on the command line (None: not given)."""
-    from nas.search import parse_duration
+    from nas.search.config import parse_duration
 
     cost = {"latency": "latency_ms"}.get(args.cost, args.cost)
     return {
@@ -115,8 +115,9 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 def main(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from nas.live import LineView, make_view
-    from nas.search import SearchConfig, run_search
+    from nas.search.config import SearchConfig
+    from nas.search.live import LineView, make_view
+    from nas.search.loop import run_search
 
     given = flags(args)
     console = Console(highlight=False)

@@ -28,7 +28,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from nas.cost import layer_table, table_dict, totals
+    from nas.core.cost import layer_table, table_dict, totals
 
     label, net = load_genome_or_baseline(args.network, parse_options(args.space_option))
     graph = net.graph(parse_input_shape(args.input), args.classes)

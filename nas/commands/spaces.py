@@ -18,7 +18,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from nas.space import get_space, list_spaces
+    from nas.core.space import get_space, list_spaces
 
     spaces = [get_space(name) for name in list_spaces()]
     if args.json:

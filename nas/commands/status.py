@@ -20,8 +20,8 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from nas.live import duration, human
-    from nas.store import run_status
+    from nas.search.live import duration, human
+    from nas.search.store import run_status
 
     status = run_status(args.runs_dir, args.run, top=args.top)
     if args.json:

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nas.commands._common import console, human, load_genome_or_baseline, parse_options
-from nas.errors import NasError, ShapeError
+from nas.core.errors import NasError, ShapeError
 
 if TYPE_CHECKING:
-    from nas.train import Progress
+    from nas.training.result import Progress
 
 
 def add_parser(sub: Any) -> None:
@@ -67,9 +67,10 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from nas.data import load_dataset
-    from nas.device import describe, pick_device
-    from nas.train import Budget, Recipe, train_genome
+    from nas.training.data import load_dataset
+    from nas.training.device import describe, pick_device
+    from nas.training.loop import train_genome
+    from nas.training.recipe import Budget, Recipe
 
     # Everything a user can get wrong is checked before training starts and before any file
     # is written: the network, the budget, the recipe, the device, the data, the fit.

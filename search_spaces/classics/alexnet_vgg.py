@@ -9,8 +9,8 @@ loads with ``strict=True`` and gives the same logits. The one difference is docu
 
 from __future__ import annotations
 
-from nas.genome import Genome, Value
-from nas.space import Baseline, register_baseline
+from nas.core.genome import Genome, Value
+from nas.core.space import Baseline, register_baseline
 from search_spaces.vgg import MAX_STAGES, VggSpace
 
 _SPACE = VggSpace()

@@ -16,7 +16,7 @@ uses a 3x3 conv), so there is no torchvision counterpart to compare weights with
 
 from __future__ import annotations
 
-from nas.space import Baseline, register_baseline
+from nas.core.space import Baseline, register_baseline
 from search_spaces.inception import InceptionWidths, inception_genome
 
 # The paper's table, one row per module: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj.

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from nas.space import Baseline, register_baseline
+from nas.core.space import Baseline, register_baseline
 from search_spaces.mobilenet import MobileNetSpace, Stage
 
 _SPACE = MobileNetSpace()

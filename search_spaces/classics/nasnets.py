@@ -19,7 +19,7 @@ head (used only for the training loss) is not built and not counted.
 
 from __future__ import annotations
 
-from nas.space import Baseline, register_baseline
+from nas.core.space import Baseline, register_baseline
 from search_spaces.nasnet import genome_from_pairs
 
 NASNET_A_NORMAL = (

@@ -8,7 +8,7 @@ stage: ResNet-18 2-2-2-2, 34 and 50 3-4-6-3, 101 3-4-23-3, 152 3-8-36-3).
 
 from __future__ import annotations
 
-from nas.space import Baseline, register_baseline
+from nas.core.space import Baseline, register_baseline
 from search_spaces.resnet import ResNetSpace
 
 

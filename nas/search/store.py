@@ -40,11 +40,11 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.errors import NasError
-from nas.genome import Genome
+from nas.core.errors import NasError
+from nas.core.genome import Genome
 
 if TYPE_CHECKING:
-    from nas.space import Space
+    from nas.core.space import Space
 
 CONFIG = "config.json"
 STATE = "state.pkl"

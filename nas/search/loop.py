@@ -1,14 +1,14 @@
 """The search driver: a controller proposes, Ray trains children on every slot, a study records.
 
-One driver process runs the loop below; children train in :class:`~nas.worker.ChildWorker`
-Ray actors, one per slot (a GPU, a share of one with ``--gpus-per-trial``, or ``K`` CPU cores
-without GPUs). The loop is ``ray.wait`` on the children in flight: whenever children finish,
-the controller is told, and their workers get their next children at once; only then are the
-study written and the state saved, so no slot waits for the disk or for another child
-(asynchronous search; a batched controller such as ``rl`` learns when its batch of results
-is complete). Ray does the placing, the GPU isolation (``CUDA_VISIBLE_DEVICES`` per actor)
-and the fault tolerance: a worker process or node that dies is restarted and its child run
-again, at most ``max_retries`` times.
+One driver process runs the loop below; children train in
+:class:`~nas.evaluators.scratch.ChildWorker` Ray actors, one per slot (a GPU, a share of one
+with ``--gpus-per-trial``, or ``K`` CPU cores without GPUs). The loop is ``ray.wait`` on the
+children in flight: whenever children finish, the controller is told, and their workers get
+their next children at once; only then are the study written and the state saved, so no slot
+waits for the disk or for another child (asynchronous search; a batched controller such as
+``rl`` learns when its batch of results is complete). Ray does the placing, the GPU isolation
+(``CUDA_VISIBLE_DEVICES`` per actor) and the fault tolerance: a worker process or node that
+dies is restarted and its child run again, at most ``max_retries`` times.
 
 Why Ray core and not Ray Tune: measured for this project, Tune with ``reuse_actors`` adds about
 0.3 s per trial on 2 CPU slots and about 1.5 s per wave on 8 GPU slots; calls to warm actors
@@ -38,225 +38,39 @@ training (the controller interface's convention for revisits); it costs no trial
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import math
-import re
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optuna.trial import TrialState
 
-from nas.errors import NasError
-from nas.genome import Genome
-from nas.live import Finished, LineView, Progress, Running, View
-from nas.space import Space, create_space
-from nas.store import RunDir, RunLock, RunStudy, TrialRecord, open_storage
-from nas.worker import (
-    PRUNERS,
-    ChildFn,
-    ChildJob,
-    ChildWorker,
-    EarlyStopper,
-    SharedData,
-    train_child,
+from nas.core.errors import NasError
+from nas.core.genome import Genome
+from nas.core.space import Space, create_space
+from nas.evaluators.cluster import Slots, connect_ray, plan_slots
+from nas.evaluators.early_stop import EarlyStopper
+from nas.evaluators.scratch import ChildFn, ChildJob, ChildWorker, SharedData, train_child
+from nas.search.config import (
+    REVISIT_LIMIT,
+    STATE_FORMAT,
+    SearchConfig,
+    load_data,
+    resolve_recipe,
 )
+from nas.search.live import Finished, LineView, Progress, Running, View
+from nas.search.store import RunDir, RunLock, RunStudy, TrialRecord, open_storage
 
 if TYPE_CHECKING:
     from controllers.base import Controller
-    from nas.data import DataSplits
+    from nas.training.data import DataSplits
 
 log = logging.getLogger("nas.search")
-
-STATE_FORMAT = 1
-#: Why regularized evolution is the default controller: it is asynchronous by nature (each
-#: result updates the population alone; nothing waits for a batch), has no learning rate or
-#: baseline to tune, keeps a tiny state, and matched or beat RL at every budget in Real et al.
-#: (2019) and on NAS-Bench-201 (Dong & Yang 2020). ``--controller rl`` is Zoph & Le's method.
-DEFAULT_CONTROLLER = "evolution"
-#: Proposals in a row that were all answered from known results before the search concludes
-#: that the controller has nothing new to propose (a converged policy or a tiny space).
-REVISIT_LIMIT = 200
-
-
-@dataclass
-class SearchConfig:
-    """A search, resolved: what ``config.json`` in the run directory holds.
-
-    The first group defines the search and is fixed for the life of a run; the second says how
-    to run it and may change when a run is resumed (another cluster, more GPUs).
-    """
-
-    space: str = "nasnet"  # the search space (`nas spaces` lists them): the lectures' NAS cell
-    space_options: dict[str, Any] = field(default_factory=dict)  # network-level options
-    controller: str = DEFAULT_CONTROLLER  # rl, optuna, evolution or random (see DEFAULT_CONTROLLER)
-    controller_options: dict[str, Any] = field(default_factory=dict)
-    dataset: str = "digits"  # the bundled offline digits unless told otherwise
-    data_dir: str | None = None  # where cifar10 / imagefolder data live
-    trials: int | None = 12  # children to train, counted over the whole run
-    time_budget: float | None = None  # seconds; no child starts after it (whole run)
-    epochs: float = 2.0  # each child's training budget (2 on digits: 90-97 % for good cells)
-    recipe: dict[str, Any] = field(default_factory=dict)  # nas.train.Recipe fields to override
-    seed: int = 0  # the controller's seed; the recipe's own seed stays the recipe's
-    cost: str | None = None  # flops, params or latency_ms: traded against accuracy
-    cost_target: float | None = None  # the cost at which the reward is plain accuracy
-    early_stop: str | None = None  # stop weak children early: one of nas.worker.PRUNERS
-    limit: int | None = None  # cap on training images (tests, smoke runs)
-    storage: str | None = None  # an Optuna storage URL; None: study.db in the run directory
-    # --- how to run it (may change on resume) ---
-    gpus: float | None = None  # GPUs to use; None: every GPU Ray sees (none: CPU workers)
-    gpus_per_trial: float = 1.0  # a share < 1 packs several small children per GPU
-    cpus_per_trial: float | None = None  # None: 1 per CPU child, <= 1 per GPU child
-    address: str | None = None  # an existing Ray cluster ("auto" or HOST:PORT)
-    max_retries: int = 2  # times a child is run again when its worker or node dies
-
-    FIXED = ("space", "space_options", "controller", "controller_options", "dataset",
-             "data_dir", "epochs", "recipe", "seed", "cost", "cost_target", "early_stop",
-             "limit", "storage")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SearchConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        fields = {k: v for k, v in data.items() if k in names}
-        if isinstance(fields.get("early_stop"), bool):  # runs saved when it was on/off
-            fields["early_stop"] = "sha" if fields["early_stop"] else None
-        return cls(**fields)
-
-    def check(self) -> None:
-        """Budget and resource flags that cannot work, as one-line errors."""
-        if self.trials is None and self.time_budget is None:
-            raise NasError("give a budget: --trials N or --time-budget T")
-        if self.trials is not None and self.trials < 1:
-            raise NasError(f"--trials must be at least 1, got {self.trials}")
-        if self.time_budget is not None and self.time_budget <= 0:
-            raise NasError(f"--time-budget must be positive, got {self.time_budget}")
-        if self.epochs <= 0:
-            raise NasError(f"--epochs must be positive, got {self.epochs}")
-        if self.early_stop is not None and self.early_stop not in PRUNERS:
-            raise NasError(f"--early-stop {self.early_stop}: unknown; known: "
-                           f"{', '.join(PRUNERS)}")
-        if self.gpus is not None and self.gpus < 0:
-            raise NasError(f"--gpus must be >= 0, got {self.gpus}")
-        if not 0 < self.gpus_per_trial <= 1:
-            raise NasError(f"--gpus-per-trial must be in (0, 1] (a child trains on one "
-                           f"device), got {self.gpus_per_trial}")
-        if self.cpus_per_trial is not None and self.cpus_per_trial <= 0:
-            raise NasError(f"--cpus-per-trial must be positive, got {self.cpus_per_trial}")
-        if (self.cost is None) != (self.cost_target is None):
-            raise NasError("give both --cost and --cost-target to trade accuracy against cost")
-
-
-def parse_duration(text: str) -> float:
-    """``"90"`` or ``"90s"`` -> 90.0; ``"30m"`` -> 1800.0; ``"2h"`` -> 7200.0; ``"1h30m"``."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    parts = re.fullmatch(r"\s*((?:\d+(?:\.\d+)?[smhd]?\s*)+)", text.lower())
-    if not parts:
-        raise NasError(f"bad duration {text!r}: use seconds (3600) or 90s, 30m, 2h, 1h30m")
-    total = 0.0
-    for number, unit in re.findall(r"(\d+(?:\.\d+)?)([smhd]?)", text.lower()):
-        total += float(number) * units[unit or "s"]
-    return total
-
-
-# --- Ray -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Slots:
-    """How many children run at once, and what each asks Ray for."""
-
-    n: int  # workers (children at once)
-    gpus: float  # per child: 0, a share, or 1
-    cpus: float  # per child
-    threads: int  # torch threads in a child
-
-    def describe(self) -> str:
-        each = f"{self.gpus:g} GPU + {self.cpus:g} CPU" if self.gpus else f"{self.cpus:g} CPU"
-        return f"{self.n} worker(s), {each} each"
-
-
-def _local_gpus() -> int:
-    """GPUs a local Ray would see (checked before starting it, to fail fast)."""
-    import torch
-
-    return torch.cuda.device_count()
-
-
-@contextlib.contextmanager
-def _quiet_token_notice() -> Iterator[None]:
-    """Drop Ray's notice that a local cluster it starts uses token authentication (the
-    secure default, nothing for the user to do) while ``ray.init`` runs; its other warnings,
-    e.g. that authentication is disabled, still show."""
-    def keep(record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("Token authentication is enabled")
-
-    logger = logging.getLogger("ray._private.authentication.authentication_token_setup")
-    logger.addFilter(keep)
-    try:
-        yield
-    finally:
-        logger.removeFilter(keep)
-
-
-def connect_ray(config: SearchConfig) -> bool:
-    """Join the Ray cluster at ``config.address``, or start a local one; True if we started it.
-
-    A Ray already initialised in this process (a notebook, a test, the benchmark) is used as
-    it is. ``"local"`` (or no address) starts Ray on this machine; asking for more GPUs than
-    it has fails here, before Ray starts.
-    """
-    import ray
-
-    if ray.is_initialized():
-        return False
-    address = None if config.address in (None, "local") else config.address
-    if address is None and config.gpus:
-        have = _local_gpus()
-        if config.gpus > have:
-            raise NasError(f"--gpus {config.gpus:g}: this machine has {have} GPU(s); use "
-                           f"--gpus {have} or fewer, or --address for a Ray cluster")
-    try:
-        with _quiet_token_notice():
-            ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                     logging_level=logging.WARNING)
-    except ConnectionError as e:
-        raise NasError(f"cannot connect to the Ray cluster at {address!r}: {e}") from None
-    return True
-
-
-def plan_slots(config: SearchConfig, resources: Mapping[str, float]) -> Slots:
-    """Children at once and their resources, from the flags and what the cluster has."""
-    have_gpus = float(resources.get("GPU", 0))
-    have_cpus = float(resources.get("CPU", 0))
-    gpus = have_gpus if config.gpus is None else float(config.gpus)
-    if gpus > have_gpus + 1e-9:
-        raise NasError(f"--gpus {gpus:g}: the Ray cluster has {have_gpus:g} GPU(s); use "
-                       f"--gpus {have_gpus:g} or fewer")
-    if gpus > 0:
-        n = math.floor(gpus / config.gpus_per_trial + 1e-9)
-        if n < 1:
-            raise NasError(f"--gpus {gpus:g} is less than one --gpus-per-trial "
-                           f"({config.gpus_per_trial:g})")
-        # a GPU child needs little CPU (its data sit on the GPU): up to one core each
-        cpus = config.cpus_per_trial or min(1.0, have_cpus / n)
-        if cpus * n > have_cpus + 1e-9:
-            raise NasError(f"{n} GPU children x {cpus:g} CPU need {cpus * n:g} CPUs; the "
-                           f"cluster has {have_cpus:g}: lower --cpus-per-trial")
-        return Slots(n=n, gpus=config.gpus_per_trial, cpus=cpus, threads=max(1, int(cpus)))
-    cpus = config.cpus_per_trial or 1.0
-    n = math.floor(have_cpus / cpus + 1e-9)
-    if n < 1:
-        raise NasError(f"--cpus-per-trial {cpus:g}: the Ray cluster has only {have_cpus:g} CPUs")
-    return Slots(n=n, gpus=0.0, cpus=cpus, threads=max(1, int(cpus)))
-
 
 # --- the driver ----------------------------------------------------------------------------
 
@@ -594,7 +408,7 @@ class Search:
             str, float | None, dict[str, float] | None, dict[str, Any], list[float]]:
         """(status, value, metrics for the controller, user attrs, accuracy per epoch)."""
         from controllers.base import reward
-        from nas.train import Result
+        from nas.training.result import Result
 
         attrs: dict[str, Any] = {
             "seconds": round(float(out["finished"]) - float(out["started"]), 3),
@@ -700,26 +514,6 @@ def early_stopping(config: SearchConfig, controller: Controller) -> str | None:
     return config.early_stop or own
 
 
-#: Recipe defaults per dataset, under the config's own ``recipe``. digits has 1,295 training
-#: images: at the trainer's batch of 128 an epoch is 10 steps and a 2-epoch child stays near
-#: chance (10-57 % measured); at 32 it is 40 steps and children reach 90-97 %.
-DATASET_RECIPES: dict[str, dict[str, Any]] = {"digits": {"batch_size": 32}}
-
-
-def resolve_recipe(config: SearchConfig) -> dict[str, Any]:
-    """The trainer's default recipe, the dataset's defaults, then the config's overrides."""
-    from nas.train import Recipe
-
-    fields = {**DATASET_RECIPES.get(config.dataset, {}), **config.recipe}
-    return Recipe.from_dict({**Recipe().to_dict(), **fields}).to_dict()
-
-
-def load_data(config: SearchConfig) -> DataSplits:
-    from nas.data import load_dataset
-
-    return load_dataset(config.dataset, config.data_dir, limit=config.limit)
-
-
 def resumed_config(run: RunDir, overrides: Mapping[str, Any]) -> SearchConfig:
     """The run's saved config with the flags given to ``--resume`` (how-to-run and budget)."""
     saved = run.config
@@ -765,9 +559,9 @@ def run_search(config: SearchConfig | None = None, *, name: str | None = None,
         config = dataclasses.replace(config, early_stop=early_stopping(config, controller))
         recipe = resolve_recipe(config)
         data = load_data(config)
-        started_ray = connect_ray(config)
+        started_ray = connect_ray(config.resources())
         try:
-            slots = plan_slots(config, ray.cluster_resources())
+            slots = plan_slots(config.resources(), ray.cluster_resources())
             if resume is None:
                 assert name is not None
                 run = RunDir.create(runs_dir, name, config.to_dict())

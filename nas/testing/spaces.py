@@ -3,7 +3,7 @@
 ``check_space(space)`` samples genomes and checks that each either builds, runs forward and
 backward with finite outputs and gradients, counts the same parameters in the graph as in the
 module, and round-trips through JSON, or is rejected up front with a clear
-:class:`~nas.errors.NasError` (never a shape error from deep inside torch).
+:class:`~nas.core.errors.NasError` (never a shape error from deep inside torch).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from nas.cost import totals
-from nas.errors import NasError
-from nas.genome import Genome
-from nas.space import Space
+from nas.core.cost import totals
+from nas.core.errors import NasError
+from nas.core.genome import Genome
+from nas.core.space import Space
 
 
 @dataclass

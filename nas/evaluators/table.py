@@ -7,7 +7,7 @@ column ``arch`` (the space's arch string, e.g. ``|nor_conv_3x3~0|+|...|``) and a
 strings (:class:`TabularSpace`) can be benchmarked from such a file, and the published
 NAS-Bench-201 CIFAR-10 table ships with the package (:func:`shipped_table`).
 
-Every problem with a table is one clear :class:`~nas.errors.NasError`: a missing file, missing
+Every problem with a table is one clear :class:`~nas.core.errors.NasError`: a missing file, missing
 columns, an arch string that does not parse, an accuracy that is not a number, an arch listed
 twice, and, at query time, an arch the table does not have.
 """
@@ -21,9 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from nas.errors import NasError
-from nas.genome import Genome
-from nas.space import Space, get_space
+from nas.core.errors import NasError
+from nas.core.genome import Genome
+from nas.core.space import Space, get_space
 
 ARCH_COLUMN = "arch"
 ACCURACY_COLUMN = "test_accuracy"
@@ -165,7 +165,7 @@ class TabularEvaluator:
     def costs(self, genome: Genome) -> dict[str, float]:
         """Exact ``params`` and ``flops`` (multiply-adds) of the genome's network."""
         if genome not in self._costs:
-            from nas.cost import totals
+            from nas.core.cost import totals
 
             t = totals(self.space.graph(genome, self.input_shape, self.num_classes))
             self._costs[genome] = {"params": float(t.params), "flops": float(t.flops)}

@@ -9,8 +9,9 @@ and spread over seeds), the exact cost (parameters, multiply-adds), the measured
 the search-time accuracy beside the final one.
 
 Retrainings run in parallel on Ray through the search's own machinery: the data go into the
-object store once (:class:`~nas.worker.SharedData`), :class:`~nas.worker.ChildWorker` actors
-hold the slots that :func:`~nas.search.plan_slots` plans from ``--gpus``, and Ray's
+object store once (:class:`~nas.evaluators.scratch.SharedData`),
+:class:`~nas.evaluators.scratch.ChildWorker` actors hold the slots that
+:func:`~nas.evaluators.cluster.plan_slots` plans from ``--gpus``, and Ray's
 :class:`~ray.util.ActorPool` hands each free worker the next retraining. The only difference
 from a search child is :class:`RetrainChild`: it also evaluates the test split and keeps a
 checkpoint, so that ``nas export`` can export the retrained weights.
@@ -18,7 +19,7 @@ checkpoint, so that ``nas export`` can export the retrained weights.
 Everything lands in ``runs/<name>/compare/``::
 
     results/<label>.seed<S>.<key>.json   one finished retraining (written when it finishes)
-    checkpoints/<label>.seed<S>.<key>.pt its trained weights (nas.train.save_checkpoint)
+    checkpoints/<label>.seed<S>.<key>.pt its trained weights (a nas checkpoint)
     summary.json, compare.md             the table, as data and as Markdown
     accuracy_vs_params.png, accuracy_vs_flops.png, learning_curves.png
 
@@ -44,18 +45,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nas.errors import NasError, ShapeError
-from nas.genome import Genome
-from nas.live import human
-from nas.space import Baseline, create_space
-from nas.store import read_json, write_json
+from nas.core.errors import NasError, ShapeError
+from nas.core.genome import Genome
+from nas.core.space import Baseline, create_space
+from nas.search.live import human
+from nas.search.store import read_json, write_json
 
 if TYPE_CHECKING:
-    from nas.data import DataSplits
-    from nas.search import SearchConfig
-    from nas.store import RunDir, TrialRecord
-    from nas.train import Result
-    from nas.worker import ChildJob, OnEpoch
+    from nas.evaluators.scratch import ChildJob, OnEpoch
+    from nas.search.config import SearchConfig
+    from nas.search.store import RunDir, TrialRecord
+    from nas.training.data import DataSplits
+    from nas.training.result import Result
 
 COMPARE_DIR = "compare"
 RESULT_FORMAT = "nas.compare/1"
@@ -119,7 +120,7 @@ def slug(label: str) -> str:
 def found_contenders(records: Sequence[TrialRecord], top: int,
                      space_options: Mapping[str, Any]) -> list[Contender]:
     """The ``top`` best completed trials (ranked by :func:`nas.export.ranked_trials`)."""
-    from nas.export import ranked_trials
+    from nas.results.export import ranked_trials
 
     return [Contender(label=f"trial-{r.number}", genome=r.genome,
                       space_options=dict(space_options), trial=r.number,
@@ -159,7 +160,7 @@ def plan(compare_dir: Path, contenders: Sequence[Contender], recipe: Mapping[str
 
 @dataclass(frozen=True)
 class RetrainChild:
-    """What a :class:`~nas.worker.ChildWorker` runs for a retraining (its ``child_fn``).
+    """What a :class:`~nas.evaluators.scratch.ChildWorker` runs for a retraining (its ``child_fn``).
 
     The search's child with two additions for final numbers: the test split is evaluated,
     and the trained weights are saved to the retraining's checkpoint (``job.trial`` indexes
@@ -169,7 +170,8 @@ class RetrainChild:
     checkpoints: Mapping[int, str]
 
     def __call__(self, job: ChildJob, data: DataSplits, on_epoch: OnEpoch | None) -> Result:
-        from nas.train import Budget, Recipe, train_genome
+        from nas.training.loop import train_genome
+        from nas.training.recipe import Budget, Recipe
 
         return train_genome(job.genome, data, Recipe.from_dict(job.recipe),
                             Budget(epochs=job.epochs),
@@ -182,21 +184,21 @@ def retrain_on_ray(jobs: Sequence[Retraining], data: DataSplits, recipe: Mapping
                    on_done: Callable[[Retraining, dict[str, Any]], None]) -> list[str]:
     """Train ``jobs`` in parallel on Ray; ``on_done(job, out)`` for each as it finishes.
 
-    ``out`` is the worker's answer (:meth:`nas.worker.ChildWorker.run`): ``result`` (the
-    trainer's Result as a dict) or ``error``. Returns one message per job that Ray lost
+    ``out`` is the worker's answer (:meth:`nas.evaluators.scratch.ChildWorker.run`): ``result``
+    (the trainer's Result as a dict) or ``error``. Returns one message per job that Ray lost
     (its worker died more than ``max_retries`` times); those have no ``on_done`` call.
     """
     import ray
     from ray.util import ActorPool
 
-    from nas.search import connect_ray, plan_slots
-    from nas.worker import ChildJob, ChildWorker, SharedData
+    from nas.evaluators.cluster import connect_ray, plan_slots
+    from nas.evaluators.scratch import ChildJob, ChildWorker, SharedData
 
-    started = connect_ray(ray_config)
+    started = connect_ray(ray_config.resources())
     actors: list[Any] = []
     lost: list[str] = []
     try:
-        slots = plan_slots(ray_config, ray.cluster_resources())
+        slots = plan_slots(ray_config.resources(), ray.cluster_resources())
         child = RetrainChild({i: str(job.checkpoint_path) for i, job in enumerate(jobs)})
         # the same actor options as the search's workers (nas.search.Search.start_workers)
         worker = ray.remote(ChildWorker).options(
@@ -351,7 +353,7 @@ def markdown_table(rows: Sequence[Row]) -> str:
 
 def write_plots(rows: Sequence[Row], out: Path, title: str) -> dict[str, Path]:
     """Accuracy vs params and vs FLOPs (Pareto front, baselines marked), learning curves."""
-    from nas.plots import Curve, Point, accuracy_vs_cost, learning_curves
+    from nas.results.plots import Curve, Point, accuracy_vs_cost, learning_curves
 
     done = [r for r in rows if r.test_mean is not None]
     paths: dict[str, Path] = {}
@@ -412,8 +414,8 @@ def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]],
     """Compare the run's top architectures with ``baselines`` (label, baseline); see the
     module docstring. ``on_plan(to_train, reused)`` is called once the work is known and
     ``on_done(job, record)`` after each retraining (progress bars)."""
-    from nas.export import run_records
-    from nas.search import SearchConfig, load_data, resolve_recipe
+    from nas.results.export import run_records
+    from nas.search.config import SearchConfig, load_data, resolve_recipe
 
     config = config or CompareConfig()
     config.check()

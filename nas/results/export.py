@@ -28,17 +28,17 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from nas.codegen import module_file
-from nas.errors import NasError
-from nas.genome import Genome
-from nas.netgraph import NetGraph
+from nas.core.codegen import module_file
+from nas.core.errors import NasError
+from nas.core.genome import Genome
+from nas.core.netgraph import NetGraph
 
 if TYPE_CHECKING:  # nas.store imports Optuna: only the functions that read runs need it
-    from nas.store import RunDir, TrialRecord
+    from nas.search.store import RunDir, TrialRecord
 
 FORMATS = ("code", "torchscript", "onnx", "checkpoint")
 #: What ``nas export --format`` also accepts: ``diagram``, a PNG of the searched cells
-#: (:mod:`nas.diagrams`) for spaces that have them.
+#: (:mod:`nas.results.diagrams`) for spaces that have them.
 ARTIFACTS = (*FORMATS, "diagram")
 ONNX_OPSET = 17
 
@@ -142,7 +142,7 @@ def _write_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> None:
 
 def open_run(ref: str | Path, runs_dir: str | Path = "runs") -> RunDir:
     """A run given as a directory (``runs/nasnet-rl-...``) or as a name in ``runs_dir``."""
-    from nas.store import CONFIG, RunDir
+    from nas.search.store import CONFIG, RunDir
 
     path = Path(ref)
     if (path / CONFIG).is_file():
@@ -155,7 +155,7 @@ def open_run(ref: str | Path, runs_dir: str | Path = "runs") -> RunDir:
 
 def run_records(run: RunDir) -> list[TrialRecord]:
     """Every trial of ``run``'s study, by number (read only)."""
-    from nas.store import RunStudy
+    from nas.search.store import RunStudy
 
     return RunStudy.open(run.storage_url, run.name, None, load=True).records()
 

@@ -29,9 +29,13 @@ with 1, because every op's threads wait for each other.
 
 from __future__ import annotations
 
-import torch
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
-from nas.errors import NasError
+import torch
+from torch import Tensor
+
+from nas.core.errors import NasError
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -107,3 +111,13 @@ def is_oom(error: BaseException) -> bool:
     return isinstance(error, (RuntimeError, MemoryError)) and (
         "out of memory" in text or "can't allocate memory" in text
         or isinstance(error, MemoryError))
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> AbstractContextManager[Any]:
+    """``torch.autocast`` to ``dtype`` on ``device``, or nothing when ``dtype`` is None."""
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+
+def prepare_input(x: Tensor, device: torch.device) -> Tensor:
+    """``x`` in the memory layout the device runs fastest (channels-last where it pays)."""
+    return x.contiguous(memory_format=torch.channels_last) if use_channels_last(device) else x

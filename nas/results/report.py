@@ -30,12 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nas.genome import Genome
-from nas.space import Space, create_space
+from nas.core.genome import Genome
+from nas.core.space import Space, create_space
 
 if TYPE_CHECKING:
-    from nas.netgraph import Shape
-    from nas.store import RunDir, TrialRecord
+    from nas.core.netgraph import Shape
+    from nas.search.store import RunDir, TrialRecord
 
 REPORT_DIR = "report"
 FORMATS = ("html", "md")
@@ -111,7 +111,7 @@ def max_entropy(space: Space) -> float:
 
 def input_spec(config: Mapping[str, Any]) -> tuple[Shape, int]:
     """The input shape and class count of the run's data (loaded as the search loads it)."""
-    from nas.search import SearchConfig, load_data
+    from nas.search.config import SearchConfig, load_data
 
     data = load_data(SearchConfig.from_dict(config))
     return data.input_shape, data.num_classes
@@ -125,7 +125,7 @@ def _pct(v: float | None) -> str:
 
 
 def _count(n: Any) -> str:
-    from nas.live import human
+    from nas.search.live import human
 
     return human(None if n is None else float(n))
 
@@ -138,7 +138,7 @@ def _with_options(name: str, options: Mapping[str, Any] | None) -> str:
 
 
 def overview(status: Mapping[str, Any]) -> Section:
-    from nas.live import duration
+    from nas.search.live import duration
 
     c = status["config"]
     budget = [f"{c['trials']} children" if c.get("trials") else None,
@@ -161,7 +161,7 @@ def overview(status: Mapping[str, Any]) -> Section:
 
 
 def progress_section(records: Sequence[TrialRecord], out: Path, step: Step) -> Section:
-    from nas.plots import best_so_far
+    from nas.results.plots import best_so_far
 
     order = finished_in_order(records)
     section = Section("Search progress")
@@ -191,7 +191,7 @@ def progress_section(records: Sequence[TrialRecord], out: Path, step: Step) -> S
 
 def cost_section(records: Sequence[TrialRecord], top: Sequence[TrialRecord], out: Path,
                  step: Step) -> Section:
-    from nas.plots import Point, accuracy_vs_cost
+    from nas.results.plots import Point, accuracy_vs_cost
 
     section = Section("Accuracy and cost")
     ok = [r for r in records if r.state == "COMPLETE" and r.accuracy is not None]
@@ -220,7 +220,7 @@ def cost_section(records: Sequence[TrialRecord], top: Sequence[TrialRecord], out
 def entropy_section(run: RunDir, space: Space, t0: float | None, out: Path,
                     step: Step) -> Section | None:
     """The rl policy's entropy per update, over time; None for other controllers."""
-    from nas.plots import series
+    from nas.results.plots import series
 
     if run.config.get("controller") != "rl":
         return None
@@ -252,9 +252,9 @@ def entropy_section(run: RunDir, space: Space, t0: float | None, out: Path,
 
 
 def best_section(run: RunDir, top: Sequence[TrialRecord], out: Path, step: Step) -> Section:
-    from nas.cost import layer_table
-    from nas.diagrams import draw_genome
-    from nas.plots import Curve, learning_curves
+    from nas.core.cost import layer_table
+    from nas.results.diagrams import draw_genome
+    from nas.results.plots import Curve, learning_curves
 
     config = run.config
     options = dict(config.get("space_options") or {})
@@ -307,8 +307,8 @@ def genome_table(genome: Genome) -> Table:
 
 def compare_section(run: RunDir, out: Path) -> Section | None:
     """The ``nas compare`` table and plots, if the run has been compared."""
-    from nas.compare import COLUMNS, COMPARE_DIR, PLOTS, Row, table_cells
-    from nas.store import read_json
+    from nas.results.compare import COLUMNS, COMPARE_DIR, PLOTS, Row, table_cells
+    from nas.search.store import read_json
 
     directory = run.path / COMPARE_DIR
     if not (directory / "summary.json").is_file():
@@ -430,9 +430,9 @@ def build_report(run: RunDir, out: str | Path | None = None, *, top: int = 5,
 
     ``step(description)`` is called before each slow part (plots, drawings), for progress.
     """
-    from nas.errors import NasError
-    from nas.export import ranked_trials, run_records
-    from nas.store import run_status
+    from nas.core.errors import NasError
+    from nas.results.export import ranked_trials, run_records
+    from nas.search.store import run_status
 
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:

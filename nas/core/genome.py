@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nas.errors import GenomeError
+from nas.core.errors import GenomeError
 
 Value = str | int | float | bool
 
@@ -68,7 +68,7 @@ class Genome:
             raise GenomeError("a genome's 'values' must be an object of decision -> value")
         genome = cls(str(data["space"]), tuple(values.items()))
         if validate:
-            from nas.space import get_space
+            from nas.core.space import get_space
 
             genome = get_space(genome.space).validate(genome)
         return genome

@@ -12,7 +12,7 @@ import importlib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from nas.errors import UnknownNameError
+from nas.core.errors import UnknownNameError
 
 T = TypeVar("T")
 

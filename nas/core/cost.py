@@ -1,6 +1,6 @@
 """The exact cost model: parameters, multiply-accumulates and activation memory per layer.
 
-Computed from a :class:`~nas.netgraph.NetGraph` alone, with the lectures' formulas:
+Computed from a :class:`~nas.core.netgraph.NetGraph` alone, with the lectures' formulas:
 
 * conv: ``params = C_out * C_in * K_h * K_w / G (+ C_out bias)``,
   ``flops = H' * W' * C_out * C_in * K_h * K_w / G`` (multiply-adds, as the lectures count);
@@ -20,7 +20,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from nas.netgraph import NetGraph
+from nas.core.netgraph import NetGraph
 
 BYTES_PER_ELEMENT = 4  # float32 activations
 _FOLDED = {"bn", "act", "dropout"}  # shown in the row of the layer they follow

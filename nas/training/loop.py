@@ -4,12 +4,12 @@ The search, ``nas train`` and ``nas compare`` all train through :func:`train` (o
 :func:`train_genome`, which builds the genome first), so a child and a baseline are trained
 exactly the same way. NAS spends nearly all its compute here, so the loop is a minimal
 PyTorch loop and nothing else: the data are tensors on the device, a batch is one
-``index_select`` plus one gather for crop-and-flip (:func:`nas.data.augment_batch`), the
+``index_select`` plus one gather for crop-and-flip (:func:`nas.training.data.augment_batch`), the
 learning rate is set by hand (no scheduler object), and the host waits for the device only
 to look at the loss (every step on CPU, where it costs nothing; every ``_CHECK_EVERY`` steps
 on a GPU). On CUDA it adds bf16 autocast (fp16 with a gradient scaler on older GPUs),
 channels_last and cuDNN autotuning; on CPU it runs float32 channels_last, which measured
-fastest across networks (see :mod:`nas.device`; ``Recipe(amp=True)`` adds bf16 autocast,
+fastest across networks (see :mod:`nas.training.device`; ``Recipe(amp=True)`` adds bf16 autocast,
 which doubles the speed of plain-convolution networks on AMX CPUs but slows depthwise ones).
 Threads are the process owner's choice.
 
@@ -22,201 +22,37 @@ What was measured before the failure is kept in the :class:`Result`.
 from __future__ import annotations
 
 import math
-import os
-import statistics
 import time
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 
-from nas.data import DataSplits, Split, augment_batch
-from nas.device import amp_dtype, describe, is_oom, pick_device, synchronize, use_channels_last
-from nas.errors import NasError
-from nas.genome import Genome
+from nas.core.cost import totals
+from nas.core.errors import NasError
+from nas.core.genome import Genome
+from nas.core.space import create_space
+from nas.training.checkpoint import save_checkpoint
+from nas.training.data import DataSplits, Split, augment_batch
+from nas.training.device import (
+    amp_dtype,
+    autocast,
+    describe,
+    is_oom,
+    pick_device,
+    prepare_input,
+    synchronize,
+    use_channels_last,
+)
+from nas.training.measure import count_flops, measure_latency
+from nas.training.recipe import Budget, Recipe
+from nas.training.result import LATENCY_BATCH, Progress, Result, Status
 
-Status = Literal["ok", "diverged", "oom", "error", "pruned"]
-OPTIMIZERS = ("sgd", "adamw")
-CHECKPOINT_FORMAT = "nas.checkpoint/1"
-LATENCY_BATCH = 64  # the throughput batch for latency_ms_batch
 _CHECK_EVERY = 50  # on GPUs, look at the loss (a host-device sync) every this many steps
 _PROGRESS_SECONDS = 0.25  # call the progress hook at most this often
-
-
-# --- recipe and budget ----------------------------------------------------------------------
-
-
-@dataclass
-class Recipe:
-    """How to train: optimiser, schedule, regularisation, batch size and seed.
-
-    The defaults are the standard CIFAR ResNet recipe (SGD with Nesterov momentum, peak lr 0.1
-    per 128 images, weight decay 5e-4, cosine decay after a short linear warm-up), which trains
-    every space here well without tuning. ``None`` means "the optimiser's own default".
-    """
-
-    optimizer: str = "sgd"  # "sgd" (momentum, optionally Nesterov) or "adamw"
-    lr: float | None = None  # peak lr; None: 0.1 x batch_size / 128 (SGD) or 2e-3 (AdamW)
-    momentum: float = 0.9  # SGD momentum (AdamW uses its betas)
-    nesterov: bool = True
-    weight_decay: float | None = None  # None: 5e-4 (SGD) or 0.05 (AdamW); never on biases/BN
-    label_smoothing: float = 0.0
-    batch_size: int = 128
-    warmup_epochs: float = 1.0  # linear warm-up from 0, capped at a fifth of the budget
-    seed: int = 0  # weights (train_genome), batch order, augmentation, dropout
-    augment: bool | None = None  # crop + flip; None: the dataset's choice (DataSplits.augment)
-    grad_clip: float | None = None  # clip the global gradient norm to this, if set
-    eval_batch_size: int | None = None  # None: 2 x batch_size (inference needs less memory)
-    amp: bool | None = None  # mixed precision; None: the device's default (nas.device.amp_dtype)
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise NasError(f"unknown optimizer {self.optimizer!r}; known: {', '.join(OPTIMIZERS)}")
-        checks = [("batch_size", self.batch_size, self.batch_size >= 1),
-                  ("lr", self.lr, self.lr is None or self.lr > 0),
-                  ("weight_decay", self.weight_decay,
-                   self.weight_decay is None or self.weight_decay >= 0),
-                  ("warmup_epochs", self.warmup_epochs, self.warmup_epochs >= 0),
-                  ("label_smoothing", self.label_smoothing, 0 <= self.label_smoothing < 1),
-                  ("momentum", self.momentum, 0 <= self.momentum < 1),
-                  ("grad_clip", self.grad_clip, self.grad_clip is None or self.grad_clip > 0),
-                  ("eval_batch_size", self.eval_batch_size,
-                   self.eval_batch_size is None or self.eval_batch_size >= 1)]
-        for name, value, ok in checks:
-            if not ok:
-                raise NasError(f"recipe {name} cannot be {value!r}")
-
-    @property
-    def peak_lr(self) -> float:
-        if self.lr is not None:
-            return self.lr
-        return 0.1 * self.batch_size / 128 if self.optimizer == "sgd" else 2e-3
-
-    @property
-    def decay(self) -> float:
-        if self.weight_decay is not None:
-            return self.weight_decay
-        return 5e-4 if self.optimizer == "sgd" else 0.05
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Recipe:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise NasError(f"unknown recipe field(s) {', '.join(unknown)}; "
-                           f"known: {', '.join(sorted(known))}")
-        return cls(**data)
-
-
-@dataclass
-class Budget:
-    """When to stop: after ``epochs`` (fractions allowed), ``steps`` or ``seconds`` of training,
-    whichever comes first. Seconds count the training loop, not evaluation."""
-
-    epochs: float | None = None
-    steps: int | None = None
-    seconds: float | None = None
-
-    def __post_init__(self) -> None:
-        given = {k: v for k, v in asdict(self).items() if v is not None}
-        if not given:
-            raise NasError("a training budget needs --epochs, --steps or --seconds")
-        for name, value in given.items():
-            if not value > 0 or not math.isfinite(value):
-                raise NasError(f"a training budget must be positive: {name} = {value}")
-
-    def total_steps(self, steps_per_epoch: int) -> int | None:
-        """Optimiser steps the budget allows, or None when only seconds bound it."""
-        limits = [self.steps] if self.steps is not None else []
-        if self.epochs is not None:
-            limits.append(max(1, math.ceil(self.epochs * steps_per_epoch)))
-        return min(limits) if limits else None
-
-
-# --- result ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Result:
-    """What training a child measured. Accuracies are percentages (0-100)."""
-
-    status: Status = "ok"  # ok | diverged | oom | error | pruned
-    message: str = ""  # why, when status is not ok
-    val_top1: list[float] = field(default_factory=list)  # per evaluation (each epoch, last)
-    val_top5: list[float] = field(default_factory=list)
-    train_loss: list[float] = field(default_factory=list)  # mean training loss per epoch
-    val_loss: list[float] = field(default_factory=list)
-    best_val_top1: float = 0.0  # the reward's accuracy; 0 when nothing was evaluated
-    final_val_top1: float = 0.0
-    test_top1: float | None = None  # only with evaluate_test (final reports)
-    epochs: float = 0.0  # epochs trained (steps / steps per epoch)
-    steps: int = 0
-    train_seconds: float = 0.0  # the training loop only
-    images_per_second: float = 0.0  # training images per second of the loop
-    params: int = 0
-    flops: int = 0  # multiply-accumulates per image (see train and train_genome)
-    latency_ms_b1: float = 0.0  # median inference latency, batch 1, on `device`; 0: not measured
-    latency_ms_batch: float = 0.0  # median latency of one batch of `latency_batch` images
-    device: str = ""
-    latency_batch: int = LATENCY_BATCH
-
-    def metrics(self) -> dict[str, float]:
-        """Flat numbers for controllers and stores: ``accuracy`` is the best validation top-1
-        (the test accuracy is deliberately absent: it is for final reports only)."""
-        return {
-            "accuracy": self.best_val_top1,
-            "final_accuracy": self.final_val_top1,
-            "top5": max(self.val_top5, default=0.0),
-            "flops": float(self.flops),
-            "params": float(self.params),
-            "latency_ms": self.latency_ms_b1,
-            "latency_ms_batch": self.latency_ms_batch,
-            "train_seconds": self.train_seconds,
-            "images_per_second": self.images_per_second,
-            "epochs": self.epochs,
-            "steps": float(self.steps),
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Result:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    def summary(self) -> str:
-        """One line for logs."""
-        head = f"{self.status}: val top-1 {self.best_val_top1:.2f}% (final " \
-               f"{self.final_val_top1:.2f}%)"
-        if self.test_top1 is not None:
-            head += f", test {self.test_top1:.2f}%"
-        head += (f", {self.epochs:.2f} epochs in {self.train_seconds:.1f}s "
-                 f"({self.images_per_second:.0f} img/s)")
-        return head + (f" -- {self.message}" if self.message else "")
-
-
-@dataclass
-class Progress:
-    """What the progress hook sees, a few times a second (for progress bars)."""
-
-    epoch: float  # epochs done, fractional
-    step: int
-    total_steps: int | None  # None when only seconds bound the budget
-    elapsed: float  # seconds of training so far
-    seconds: float | None  # the time budget, if any
-    loss: float  # mean training loss of the current epoch so far
-    lr: float
-    images_per_second: float
-    val_top1: float | None  # the last evaluation's accuracy, if any
 
 
 # --- the pieces of a step -------------------------------------------------------------------
@@ -268,15 +104,6 @@ def _optimizer(model: nn.Module, recipe: Recipe, device: torch.device) -> torch.
     return torch.optim.SGD(groups, lr=recipe.peak_lr, momentum=recipe.momentum,
                            nesterov=recipe.nesterov and recipe.momentum > 0, fused=fused)
 
-
-def _autocast(device: torch.device, dtype: torch.dtype | None) -> AbstractContextManager[Any]:
-    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
-
-
-def _prepare(x: Tensor, device: torch.device) -> Tensor:
-    return x.contiguous(memory_format=torch.channels_last) if use_channels_last(device) else x
-
-
 @torch.inference_mode()
 def evaluate(model: nn.Module, split: Split, batch_size: int = 256,
              device: torch.device | None = None,
@@ -291,9 +118,9 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = 256,
     top1 = torch.zeros((), device=device, dtype=torch.long)
     top5 = torch.zeros((), device=device, dtype=torch.long)
     for i in range(0, len(split), batch_size):
-        x = _prepare(split.x[i:i + batch_size].to(device, non_blocking=True), device)
+        x = prepare_input(split.x[i:i + batch_size].to(device, non_blocking=True), device)
         y = split.y[i:i + batch_size].to(device, non_blocking=True)
-        with _autocast(device, amp):
+        with autocast(device, amp):
             logits = model(x)
         logits = logits.float()  # (B, classes)
         loss += F.cross_entropy(logits, y, reduction="sum")
@@ -303,72 +130,6 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = 256,
         top5 += hits.any(dim=1).sum()
     n = max(1, len(split))
     return loss.item() / n, 100.0 * top1.item() / n, 100.0 * top5.item() / n
-
-
-def measure_latency(model: nn.Module, input_shape: tuple[int, ...], batch: int,
-                    device: torch.device, *, amp: torch.dtype | None = None, warmup: int = 3,
-                    repeats: int = 10, max_seconds: float = 1.0) -> float:
-    """Median milliseconds of one inference forward of ``batch`` random images on ``device``.
-
-    A few warm-up runs (allocator, cuDNN autotuning), then up to ``repeats`` timed runs or
-    ``max_seconds``, whichever ends first, so that latency never dominates a small child.
-    """
-    model.eval()
-    x = _prepare(torch.randn(batch, *input_shape, device=device), device)
-
-    def run() -> float:
-        t0 = time.perf_counter()
-        model(x)
-        synchronize(device)
-        return time.perf_counter() - t0
-
-    with torch.inference_mode(), _autocast(device, amp):
-        spent = 0.0
-        for _ in range(warmup):
-            spent += run()
-            if spent > max_seconds / 2:  # a slow model is warm after one run
-                break
-        times = [run()]
-        while len(times) < repeats and sum(times) < max_seconds:
-            times.append(run())
-    return 1000.0 * statistics.median(times)
-
-
-def count_flops(model: nn.Module, input_shape: tuple[int, ...], device: torch.device) -> int:
-    """Multiply-accumulates of one image, by the cost model's rules (:mod:`nas.cost`), counted
-    with forward hooks on one batch-1 forward: convolutions (output elements x C_in/G x K_h x
-    K_w), linear layers (output x input features) and pooling (output elements x kernel
-    area; global pooling reads each input once). Other modules count nothing.
-
-    Hooks rather than ``torch.utils.flop_counter``: that imports torch._dynamo, which costs
-    seconds in every fresh worker process.
-    """
-    total = 0
-
-    def hook(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
-        nonlocal total
-        if isinstance(module, nn.modules.conv._ConvNd) and not module.transposed:
-            total += output.numel() * (module.in_channels // module.groups) \
-                * math.prod(module.kernel_size)
-        elif isinstance(module, nn.Linear):
-            total += output.numel() * module.in_features
-        elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
-            k = module.kernel_size
-            total += output.numel() * (k * k if isinstance(k, int) else math.prod(k))
-        elif isinstance(module, nn.AdaptiveAvgPool2d):
-            total += inputs[0].numel()
-
-    handles = [m.register_forward_hook(hook) for m in model.modules()]
-    was_training = model.training
-    try:
-        with torch.no_grad():
-            model.eval()(torch.zeros(1, *input_shape, device=device))
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
-    return total
-
 
 # --- train ----------------------------------------------------------------------------------
 
@@ -493,8 +254,8 @@ def _fit(model: nn.Module, data: DataSplits, recipe: Recipe, budget: Budget,
             idx = order[i * bs:(i + 1) * bs]
             x = train_x.index_select(0, idx)  # (B, C, H, W)
             y = train_y.index_select(0, idx)  # (B,)
-            x = augment_batch(x, generator) if augment else _prepare(x, dev)
-            with _autocast(dev, amp):
+            x = augment_batch(x, generator) if augment else prepare_input(x, dev)
+            with autocast(dev, amp):
                 loss = criterion(model(x), y)
             optimizer.zero_grad(set_to_none=True)
             if scaler is None:
@@ -592,14 +353,11 @@ def train_genome(genome: Genome, data: DataSplits, recipe: Recipe, budget: Budge
     """Build ``genome`` for the data's input shape and class count, then :func:`train` it.
 
     Weights are initialised from ``recipe.seed``, so a genome, recipe and device give the same
-    result every time. A genome that cannot be built (a :class:`~nas.errors.ShapeError` for
+    result every time. A genome that cannot be built (a :class:`~nas.core.errors.ShapeError` for
     this input size, an unknown space ...) gives status ``error`` with the message. ``flops``
-    is the exact cost model's count (:mod:`nas.cost`). With ``checkpoint``, a finished child
+    is the exact cost model's count (:mod:`nas.core.cost`). With ``checkpoint``, a finished child
     (ok or pruned) is saved there (:func:`save_checkpoint`).
     """
-    from nas.cost import totals
-    from nas.space import create_space
-
     options = dict(space_options or {})
     dev = pick_device(device)
     try:
@@ -618,70 +376,3 @@ def train_genome(genome: Genome, data: DataSplits, recipe: Recipe, budget: Budge
     if checkpoint is not None and result.status in ("ok", "pruned"):
         save_checkpoint(checkpoint, model, genome, recipe, result, data, space_options=options)
     return result
-
-
-def save_checkpoint(path: str | Path, model: nn.Module, genome: Genome, recipe: Recipe,
-                    result: Result, data: DataSplits,
-                    space_options: Mapping[str, Any] | None = None) -> Path:
-    """Write weights, genome, recipe, metrics and the data's normalisation to ``path``.
-
-    Only tensors and plain containers of str/int/float/bool/None go in, so the file loads with
-    ``torch.load(path, weights_only=True)`` (no pickled classes, no code execution). Written
-    to a temporary file and renamed, so a crash never leaves half a checkpoint.
-    """
-    path = Path(path)
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "state_dict": {k: v.detach().to("cpu").contiguous()
-                       for k, v in model.state_dict().items()},
-        "genome": genome.to_dict(),
-        "space_options": _plain(dict(space_options or {})),
-        "input_shape": list(data.input_shape),
-        "num_classes": data.num_classes,
-        "dataset": {"name": data.name, "classes": list(data.classes),
-                    "mean": list(data.mean), "std": list(data.std)},
-        "recipe": recipe.to_dict(),
-        "metrics": result.metrics(),
-        "result": result.to_dict(),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """The trained module (rebuilt from its genome, weights loaded) and the checkpoint dict."""
-    from nas.space import create_space
-
-    path = Path(path)
-    if not path.is_file():
-        raise NasError(f"checkpoint not found: {path}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise NasError(f"{path} is not a nas checkpoint (format {CHECKPOINT_FORMAT})")
-    genome = Genome.from_dict(ckpt["genome"])
-    space = create_space(genome.space, **ckpt["space_options"])
-    model = space.build(genome, tuple(ckpt["input_shape"]), ckpt["num_classes"])
-    model.load_state_dict(ckpt["state_dict"])
-    return model.eval(), ckpt
-
-
-def _plain(obj: Any) -> Any:
-    """``obj`` with tuples as lists; raises for anything weights_only loading would refuse."""
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if obj is None or isinstance(obj, (str, int, float, bool)):
-        return obj
-    raise TypeError(f"cannot store {type(obj).__name__} in a checkpoint: {obj!r}")
-
-
-__all__ = ["OPTIMIZERS", "Budget", "Progress", "Recipe", "Result", "Status", "count_flops",
-           "evaluate", "load_checkpoint", "lr_factor", "measure_latency", "save_checkpoint",
-           "train", "train_genome"]

@@ -36,8 +36,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from nas.errors import NasError
-from nas.registry import Registry
+from nas.core.errors import NasError
+from nas.core.registry import Registry
 
 TEST_FRACTION = 0.2  # test share carved from datasets without a test split of their own
 _TEST_SEED = 0  # fixed: the test split never depends on the run's seed
@@ -243,7 +243,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, download: boo
     ``limit`` caps the training pool (before the validation split is carved from it) and the
     test split, each by a class-stratified subset: for tests and smoke runs. ``cache`` overrides
     the cache directory (:func:`cache_dir`). Bad input (unknown name, missing directory, no
-    images) raises :class:`~nas.errors.NasError` with one line saying what to do.
+    images) raises :class:`~nas.core.errors.NasError` with one line saying what to do.
     """
     loader = DATASETS.get(name)
     if not 0.0 <= val_fraction < 1.0:

@@ -20,8 +20,8 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from nas.genome import Genome
-from nas.space import create_space
+from nas.core.genome import Genome
+from nas.core.space import create_space
 
 #: Box colours per node kind (inputs and the output stand out; ops are light).
 COLOURS = {"input": "#9ecae1", "op": "#f7f7f7", "combine": "#fdd49e", "output": "#a1d99b"}

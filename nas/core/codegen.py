@@ -1,4 +1,4 @@
-"""Turn a :class:`~nas.netgraph.NetGraph` into a standalone, readable PyTorch source file.
+"""Turn a :class:`~nas.core.netgraph.NetGraph` into a standalone, readable PyTorch source file.
 
 The file needs only ``torch``. Every group of layers that the space described under one scope
 (a ResNet block ``layer1.0``, a NASNet cell ``cells.3``, a MobileNet block ``features.5``)
@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nas.netgraph import _INPLACE, NetGraph, may_run_inplace
+from nas.core.netgraph import _INPLACE, NetGraph, may_run_inplace
 
 _ACT_CLASS = {"relu": "ReLU", "relu6": "ReLU6", "sigmoid": "Sigmoid", "hardswish": "Hardswish",
               "hardsigmoid": "Hardsigmoid", "silu": "SiLU"}

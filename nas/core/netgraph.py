@@ -24,7 +24,7 @@ import torch
 import torch.fx as fx
 from torch import nn
 
-from nas.errors import ShapeError
+from nas.core.errors import ShapeError
 
 Shape = tuple[int, ...]  # (C, H, W) for feature maps, (F,) after flatten
 
@@ -152,8 +152,8 @@ class NetGraph:
         return fx.GraphModule(root, fxg, class_name=self.name)
 
     def num_params(self) -> int:
-        """Parameters counted from the graph alone (see :mod:`nas.cost`)."""
-        from nas.cost import totals
+        """Parameters counted from the graph alone (see :mod:`nas.core.cost`)."""
+        from nas.core.cost import totals
 
         return totals(self).params
 

@@ -2,7 +2,7 @@
 
 Every decision is categorical with a fixed option list (an integer range is categorical too),
 so any controller can drive any space token by token, as Zoph & Le's controller does. A space
-describes a genome as a :class:`~nas.netgraph.NetGraph` for a given input shape and class
+describes a genome as a :class:`~nas.core.netgraph.NetGraph` for a given input shape and class
 count; the cost model reads that graph and :meth:`Space.build` compiles it to a module.
 
 Spaces register by name; network-level options that are not part of the cell or genome (e.g.
@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from torch import nn
 
-from nas.errors import GenomeError
-from nas.genome import Genome, Value
-from nas.netgraph import NetBuilder, NetGraph, T
-from nas.registry import Registry
+from nas.core.errors import GenomeError
+from nas.core.genome import Genome, Value
+from nas.core.netgraph import NetBuilder, NetGraph, T
+from nas.core.registry import Registry
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -178,7 +178,7 @@ class Space(ABC):
 
         Nodes carry ``label`` (the text to print), ``kind`` (``input``, ``op``, ``combine`` or
         ``output``) and ``layer`` (a column: inputs 0, every node right of what it reads);
-        :mod:`nas.diagrams` draws them. A space without repeated cells returns ``{}``, and
+        :mod:`nas.results.diagrams` draws them. A space without repeated cells returns ``{}``, and
         reports show its layer table instead.
         """
         return {}

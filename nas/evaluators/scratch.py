@@ -23,7 +23,7 @@ A child that raises, diverges or runs out of memory is a result, never an except
 trainer reports it as a status, and anything else that escapes it becomes an ``"error"``
 outcome with its message here. A worker process or node that dies is Ray's to handle: the
 actor is restarted (elsewhere if need be) and the call is retried a bounded number of times
-(``max_restarts`` / ``max_task_retries`` in :mod:`nas.search`).
+(``max_restarts`` / ``max_task_retries`` in :mod:`nas.search.loop`).
 
 With ``--early-stop``, each epoch's validation accuracy goes to one :class:`EarlyStopper`
 actor, which answers "stop" or "go on" with an Optuna pruner (asynchronous successive halving
@@ -48,12 +48,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nas.errors import NasError
-from nas.genome import Genome
+from nas.core.genome import Genome
 
 if TYPE_CHECKING:
-    from nas.data import DataSplits
-    from nas.train import Result
+    from nas.training.data import DataSplits
+    from nas.training.result import Result
 
 #: The per-epoch hook the trainer calls: (epoch, metrics) -> True to stop the child now.
 OnEpoch = Callable[[int, dict[str, float]], bool]
@@ -65,8 +64,8 @@ class ChildJob:
 
     trial: int  # the study's trial number, which also names the child in logs
     genome: Genome
-    recipe: dict[str, Any]  # nas.train.Recipe.to_dict()
-    epochs: float  # the child's training budget (nas.train.Budget)
+    recipe: dict[str, Any]  # nas.training.recipe.Recipe.to_dict()
+    epochs: float  # the child's training budget (nas.training.recipe.Budget)
     space_options: dict[str, Any] = field(default_factory=dict)  # network-level options
 
 
@@ -90,7 +89,7 @@ class SharedData:
     def of(cls, data: DataSplits) -> SharedData:
         import torch
 
-        from nas.data import Split
+        from nas.training.data import Split
 
         arrays = {f"{name}.{part}": getattr(getattr(data, name), part).cpu().numpy()
                   for name in ("train", "val", "test") for part in ("x", "y")}
@@ -101,7 +100,7 @@ class SharedData:
         """The splits as tensors sharing the object store's memory (no copy)."""
         import torch
 
-        from nas.data import Split
+        from nas.training.data import Split
 
         with warnings.catch_warnings():  # read-only is fine: the trainer never writes data
             warnings.filterwarnings("ignore", message=".*not writable.*")
@@ -111,8 +110,9 @@ class SharedData:
 
 
 def train_child(job: ChildJob, data: DataSplits, on_epoch: OnEpoch | None) -> Result:
-    """The real child: :func:`nas.train.train_genome` with the job's recipe and budget."""
-    from nas.train import Budget, Recipe, train_genome
+    """The real child: :func:`nas.training.loop.train_genome` with the job's recipe and budget."""
+    from nas.training.loop import train_genome
+    from nas.training.recipe import Budget, Recipe
 
     return train_genome(job.genome, data, Recipe.from_dict(job.recipe),
                         Budget(epochs=job.epochs),
@@ -156,7 +156,7 @@ class ChildWorker:
         self.stopper = stopper  # an EarlyStopper actor handle, or None
         self.where = where()
         if child_fn is train_child:  # warm up now, while the other workers start too,
-            for module in ("nas.train", "search_spaces"):  # not inside the first child
+            for module in ("nas.training.loop", "search_spaces"):  # not inside the first child
                 importlib.import_module(module)
             # torch imports its compiler (~3 s) when the first optimizer is built
             torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
@@ -180,7 +180,7 @@ class ChildWorker:
             import torch
 
             if torch.cuda.is_available():  # resident on this worker's GPU for all its children
-                from nas.device import pick_device
+                from nas.training.device import pick_device
 
                 self.data = self.data.to(pick_device(None))
         _test_exit_hook()
@@ -222,84 +222,3 @@ def _test_exit_hook() -> None:
             return
         os.close(fd)
         os._exit(1)  # as the kernel's OOM killer would: no cleanup, no exception
-
-
-PRUNERS = ("sha", "median", "hyperband")  # --early-stop's choices; "sha" is asynchronous
-
-
-class EarlyStopper:
-    """Early stopping of children by their per-epoch validation accuracy, with an Optuna pruner.
-
-    A Ray actor holding an in-memory Optuna study whose only job is its pruner: every child
-    reports ``(epoch, accuracy)`` and hears whether to go on, and says how it ended
-    (:meth:`finish`). Nothing waits for other children, so no slot idles.
-
-    - ``sha``: asynchronous successive halving (ASHA, Li et al. 2020): at rung epochs
-      ``min_resource x reduction_factor ** k`` a child goes on only if it is in the top
-      ``1 / reduction_factor`` of the children that reached that rung;
-    - ``hyperband``: several such brackets with different minimum budgets, up to
-      ``max_resource`` epochs (Li et al. 2018);
-    - ``median``: stop a child whose accuracy is below the median of the finished children's
-      at the same epoch, once 5 children have finished.
-
-    ``history`` replays the ``(curve, status)`` of children that finished before a resume
-    (their per-epoch accuracies and how they ended), so the rungs and the medians are not
-    empty again.
-    """
-
-    def __init__(self, pruner: str = "sha", *, min_resource: int = 1, reduction_factor: int = 3,
-                 max_resource: int | None = None,
-                 history: Sequence[tuple[Sequence[float], str]] = ()) -> None:
-        import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        if pruner == "sha":
-            chosen: optuna.pruners.BasePruner = optuna.pruners.SuccessiveHalvingPruner(
-                min_resource=min_resource, reduction_factor=reduction_factor)
-        elif pruner == "hyperband":
-            chosen = optuna.pruners.HyperbandPruner(
-                min_resource=min_resource, max_resource=max_resource or "auto",
-                reduction_factor=reduction_factor)
-        elif pruner == "median":
-            chosen = optuna.pruners.MedianPruner(n_startup_trials=5)
-        else:
-            raise NasError(f"unknown early stopping {pruner!r}; known: {', '.join(PRUNERS)}")
-        self.study = optuna.create_study(direction="maximize", pruner=chosen)
-        self.trials: dict[int, Any] = {}  # the search's trial number -> in-memory trial
-        self.epochs: dict[int, set[int]] = {}  # the epochs each trial has reported
-        self.stopped: set[int] = set()
-        self.finished: set[int] = set()
-        for i, (curve, status) in enumerate(history):
-            for epoch, accuracy in enumerate(curve, start=1):
-                self.report(-1 - i, epoch, accuracy)
-            if curve:
-                self.finish(-1 - i, status, curve[-1])
-
-    def report(self, trial: int, epoch: int, accuracy: float) -> bool:
-        """Record ``accuracy`` after ``epoch`` epochs of ``trial``; True: stop it now."""
-        if trial not in self.trials:
-            self.trials[trial] = self.study.ask()
-            self.epochs[trial] = set()
-        if epoch in self.epochs[trial] or trial in self.finished:  # a retried child asks again
-            return trial in self.stopped
-        self.epochs[trial].add(epoch)
-        self.trials[trial].report(accuracy, epoch)
-        if self.trials[trial].should_prune():
-            self.stopped.add(trial)
-            return True
-        return False
-
-    def finish(self, trial: int, status: str, accuracy: float | None) -> None:
-        """``trial`` ended with ``status`` (the trainer's) and final validation ``accuracy``:
-        the median pruner compares later children with the finished ones."""
-        from optuna.trial import TrialState
-
-        if trial not in self.trials or trial in self.finished:
-            return
-        self.finished.add(trial)
-        if status == "pruned":
-            self.study.tell(self.trials[trial], state=TrialState.PRUNED)
-        elif status == "ok" and accuracy is not None:
-            self.study.tell(self.trials[trial], accuracy)
-        else:
-            self.study.tell(self.trials[trial], state=TrialState.FAIL)

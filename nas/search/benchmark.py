@@ -1,6 +1,6 @@
 """Controllers measured on a tabular benchmark: best accuracy found versus number of queries.
 
-Each controller runs once per seed against a :class:`~nas.tabular.TabularEvaluator`:
+Each controller runs once per seed against a :class:`~nas.evaluators.table.TabularEvaluator`:
 propose, look the genome up, tell, until it has spent its query budget. The measure is the
 best accuracy found so far after each query, summarised over seeds (mean and standard
 deviation) at a few budgets, and drawn as curves with a band.
@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from nas.errors import NasError
-from nas.genome import Genome
-from nas.space import Space
-from nas.tabular import TabularEvaluator
+from nas.core.errors import NasError
+from nas.core.genome import Genome
+from nas.core.space import Space
+from nas.evaluators.table import TabularEvaluator
 
 CHECKPOINTS = (10, 25, 50, 100)  # budgets at which the summary reports the best so far
 MAX_REVISITS = 1000  # free revisits in a row before a revisit is charged as a query

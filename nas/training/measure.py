@@ -1,0 +1,77 @@
+"""Measurements of a network that are not training: inference latency and multiply-adds."""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+
+import torch
+from torch import Tensor, nn
+
+from nas.training.device import autocast, prepare_input, synchronize
+
+
+def measure_latency(model: nn.Module, input_shape: tuple[int, ...], batch: int,
+                    device: torch.device, *, amp: torch.dtype | None = None, warmup: int = 3,
+                    repeats: int = 10, max_seconds: float = 1.0) -> float:
+    """Median milliseconds of one inference forward of ``batch`` random images on ``device``.
+
+    A few warm-up runs (allocator, cuDNN autotuning), then up to ``repeats`` timed runs or
+    ``max_seconds``, whichever ends first, so that latency never dominates a small child.
+    """
+    model.eval()
+    x = prepare_input(torch.randn(batch, *input_shape, device=device), device)
+
+    def run() -> float:
+        t0 = time.perf_counter()
+        model(x)
+        synchronize(device)
+        return time.perf_counter() - t0
+
+    with torch.inference_mode(), autocast(device, amp):
+        spent = 0.0
+        for _ in range(warmup):
+            spent += run()
+            if spent > max_seconds / 2:  # a slow model is warm after one run
+                break
+        times = [run()]
+        while len(times) < repeats and sum(times) < max_seconds:
+            times.append(run())
+    return 1000.0 * statistics.median(times)
+
+
+def count_flops(model: nn.Module, input_shape: tuple[int, ...], device: torch.device) -> int:
+    """Multiply-accumulates of one image, by the cost model's rules (:mod:`nas.core.cost`), counted
+    with forward hooks on one batch-1 forward: convolutions (output elements x C_in/G x K_h x
+    K_w), linear layers (output x input features) and pooling (output elements x kernel
+    area; global pooling reads each input once). Other modules count nothing.
+
+    Hooks rather than ``torch.utils.flop_counter``: that imports torch._dynamo, which costs
+    seconds in every fresh worker process.
+    """
+    total = 0
+
+    def hook(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
+        nonlocal total
+        if isinstance(module, nn.modules.conv._ConvNd) and not module.transposed:
+            total += output.numel() * (module.in_channels // module.groups) \
+                * math.prod(module.kernel_size)
+        elif isinstance(module, nn.Linear):
+            total += output.numel() * module.in_features
+        elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+            k = module.kernel_size
+            total += output.numel() * (k * k if isinstance(k, int) else math.prod(k))
+        elif isinstance(module, nn.AdaptiveAvgPool2d):
+            total += inputs[0].numel()
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, *input_shape, device=device))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return total
