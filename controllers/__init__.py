@@ -8,11 +8,9 @@ random, NSGA-II), ``evolution`` (regularized evolution) and ``random``.
 from controllers.base import (
     CONTROLLERS,
     Controller,
-    RewardConfig,
     create_controller,
     list_controllers,
     register_controller,
-    reward,
 )
 from controllers.evolution import EvolutionConfig, RegularizedEvolution
 from controllers.optuna_sampler import OptunaConfig, OptunaController
@@ -29,9 +27,7 @@ __all__ = [
     "RLConfig",
     "RandomSearch",
     "RegularizedEvolution",
-    "RewardConfig",
     "create_controller",
     "list_controllers",
     "register_controller",
-    "reward",
 ]

@@ -13,8 +13,8 @@ aging evolution do, by design). Whoever evaluates it is expected to answer such 
 its cache of results instead of training the child again, and ``tell`` it again: a controller
 treats every ``tell`` as one more observation, whether or not it proposed that genome (a
 driver may also seed a search with known genomes, e.g. the classics). The tabular benchmark
-(:mod:`nas.search.benchmark`) follows the NAS-Bench-201 convention: a query is the evaluation of a
-*distinct* architecture; revisits are served from the cache and are not counted.
+(:mod:`nas.search.benchmark`) follows the NAS-Bench-201 convention: a query is the evaluation
+of a *distinct* architecture; revisits are served from the cache and are not counted.
 
 Every controller is reproducible: the same space, seed and sequence of ``tell`` calls give
 the same proposals, and ``load_state_dict(state_dict())`` on a fresh controller continues
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
@@ -34,56 +33,6 @@ from nas.core.errors import NasError
 from nas.core.genome import Genome
 from nas.core.registry import Registry
 from nas.core.space import Space
-
-#: Metric names a cost may be taken from (results of nas.training.result.Result.metrics()).
-COST_METRICS = ("flops", "params", "latency_ms")
-
-
-def reward(metrics: Mapping[str, float] | None, *, cost: str | None = None,
-           cost_target: float | None = None, cost_weight: float = -0.07) -> float:
-    """The scalar a controller maximises: ``accuracy / 100 x (cost / cost_target) ** cost_weight``.
-
-    Without ``cost`` it is validation accuracy as a fraction (0-1). With a cost metric and a
-    target it is MnasNet's soft-constrained objective (Tan et al. 2019): a child twice as
-    expensive as the target loses ``1 - 2 ** -0.07``, about 5 % of its reward, and a cheaper
-    one gains as much. A failed child (``metrics is None``) gets 0, the worst reward.
-    """
-    if metrics is None:
-        return 0.0
-    if "accuracy" not in metrics:
-        raise NasError("a result must have an 'accuracy' metric (validation top-1, %)")
-    value = float(metrics["accuracy"]) / 100.0
-    if not math.isfinite(value):
-        return 0.0
-    if cost is None or cost_target is None:
-        return value
-    if cost not in metrics:
-        raise NasError(f"the reward needs metric {cost!r}; this result has only "
-                       f"{', '.join(sorted(metrics))}")
-    if cost_target <= 0:
-        raise NasError(f"cost_target must be positive, got {cost_target}")
-    ratio = max(float(metrics[cost]), 1e-12) / cost_target
-    return value * ratio**cost_weight
-
-
-@dataclasses.dataclass
-class RewardConfig:
-    """The reward options every learning controller shares (see :func:`reward`)."""
-
-    cost: str | None = None  # a cost metric to trade against accuracy: flops, params, latency_ms
-    cost_target: float | None = None  # the cost at which the reward is plain accuracy
-    cost_weight: float = -0.07  # MnasNet's exponent w in accuracy x (cost/target)^w
-
-    def __post_init__(self) -> None:
-        if self.cost is not None and self.cost not in COST_METRICS:
-            raise NasError(f"unknown cost metric {self.cost!r}; known: "
-                           f"{', '.join(COST_METRICS)}")
-        if (self.cost is None) != (self.cost_target is None) and not self._cost_is_objective():
-            raise NasError("give both cost and cost_target to trade accuracy against cost")
-
-    def _cost_is_objective(self) -> bool:
-        """True where a cost without a target is meaningful (a second objective)."""
-        return False
 
 
 @dataclasses.dataclass
@@ -119,12 +68,17 @@ class Controller(ABC):
         return [self.propose() for _ in range(n)]
 
     @abstractmethod
-    def tell(self, genome: Genome, metrics: Mapping[str, float] | None) -> None:
-        """Learn from ``genome``'s result; ``metrics`` is None when the child failed.
+    def tell(self, genome: Genome, reward: float | None,
+             metrics: Mapping[str, float] | None = None) -> None:
+        """Learn from ``genome``'s result.
 
-        ``metrics`` has ``"accuracy"`` (validation top-1, %) and usually ``"flops"``,
-        ``"params"`` and ``"latency_ms"``. The genome need not have been proposed by this
-        controller, and may have been told before (see the module docstring).
+        ``reward`` is the run's objective value for the child (:mod:`nas.core.objective`:
+        validation accuracy in %, or accuracy traded against a cost), exactly the value the
+        run's study records; None when the child failed (a controller that needs a number uses
+        ``FAILED_REWARD``). ``metrics`` are the child's measurements (``"accuracy"`` and
+        usually ``"flops"``, ``"params"``, ``"latency_ms"``), for controllers with more than
+        one objective (optuna's nsga2); None when it failed. The genome need not have been
+        proposed by this controller, and may have been told before (see the module docstring).
         """
 
     def pruner(self) -> str | None:
@@ -135,17 +89,9 @@ class Controller(ABC):
         return None
 
     def required_metrics(self) -> tuple[str, ...]:
-        """The metrics ``tell`` needs (a tabular benchmark computes costs only on request)."""
-        cost = getattr(self.config, "cost", None)
-        return ("accuracy",) if cost is None else ("accuracy", cost)
-
-    def reward(self, metrics: Mapping[str, float] | None) -> float:
-        """This controller's :func:`reward`, with its configured cost trade-off."""
-        cfg = self.config
-        if isinstance(cfg, RewardConfig):
-            return reward(metrics, cost=cfg.cost, cost_target=cfg.cost_target,
-                          cost_weight=cfg.cost_weight)
-        return reward(metrics)
+        """Metrics ``tell`` needs besides the reward (an evaluator that computes costs only on
+        request, such as a table, computes these)."""
+        return ()
 
     # --- state ---------------------------------------------------------------------------
 

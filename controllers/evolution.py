@@ -6,8 +6,8 @@ option. The child joins the population and the *oldest* member dies, whatever it
 ageing keeps the search from resting on one lucky architecture and makes it robust to noisy
 rewards. Until ``population_size`` children have been proposed, children are random.
 
-Fitness is the controller's :meth:`~controllers.base.Controller.reward` (validation accuracy,
-or accuracy traded against a cost); a failed child has fitness 0 and simply ages out.
+Fitness is the reward the controller is told (validation accuracy, or accuracy traded against a
+cost: :mod:`nas.core.objective`); a failed child has fitness 0 and simply ages out.
 """
 
 from __future__ import annotations
@@ -18,19 +18,19 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from controllers.base import Controller, RewardConfig, register_controller
+from controllers.base import Controller, register_controller
 from nas.core.errors import NasError
 from nas.core.genome import Genome
+from nas.core.objective import FAILED_REWARD
 from nas.core.space import Space
 
 
 @dataclasses.dataclass
-class EvolutionConfig(RewardConfig):
+class EvolutionConfig:
     population_size: int = 20  # P: results kept alive; the first P children are random
     sample_size: int = 5  # S: tournament size; larger S exploits the best members more
 
     def __post_init__(self) -> None:
-        super().__post_init__()
         if self.population_size < 1 or self.sample_size < 1:
             raise NasError("evolution: population_size and sample_size must be >= 1")
 
@@ -69,9 +69,10 @@ class RegularizedEvolution(Controller):
         child[i] = (child[i] + self.rng.randrange(1, n)) % n  # any option but the current one
         return child
 
-    def tell(self, genome: Genome, metrics: Mapping[str, float] | None) -> None:
+    def tell(self, genome: Genome, reward: float | None,
+             metrics: Mapping[str, float] | None = None) -> None:
         indices = tuple(self.space.to_indices(self.space.validate(genome)))
-        self.population.append((indices, self.reward(metrics)))
+        self.population.append((indices, FAILED_REWARD if reward is None else float(reward)))
         while len(self.population) > self.config.population_size:
             self.population.popleft()  # the oldest dies, however fit
 

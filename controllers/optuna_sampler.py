@@ -7,9 +7,10 @@ on numbers, and Optuna hands categorical parameters to a random fallback, so for
 each decision is the integer index of its option instead, with CMA-ES with margin (Hamano et
 al. 2022) keeping every index reachable; the option order then acts as a (weak) neighbourhood.
 
-Single-objective samplers maximise the controller's reward (accuracy, or accuracy traded
-against a cost). ``nsga2`` optimises two objectives, accuracy (max) and a cost (min: ``flops``
-by default, ``params`` or ``latency_ms``), and keeps the Pareto front (:meth:`pareto_front`).
+Single-objective samplers maximise the reward they are told (accuracy, or accuracy traded
+against a cost: :mod:`nas.core.objective`). ``nsga2`` optimises two objectives, the reward
+(max) and a cost (min: its ``cost`` option, ``flops`` by default, ``params`` or
+``latency_ms``), and keeps the Pareto front (:meth:`pareto_front`).
 
 The ``pruner`` option (median, successive halving, Hyperband) is the early stopping the
 search applies to this controller's children (:meth:`pruner`; the same as ``nas search
@@ -38,23 +39,25 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, IntD
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from controllers.base import Controller, RewardConfig, one_thread, register_controller
+from controllers.base import Controller, one_thread, register_controller
 from nas.core.errors import NasError
 from nas.core.genome import Genome
+from nas.core.objective import COST_METRICS, FAILED_REWARD
+from nas.core.objective import PRUNERS as EARLY_STOPPERS
 from nas.core.space import Space
-from nas.evaluators.early_stop import PRUNERS as EARLY_STOPPERS
 
 SAMPLERS = ("tpe", "cmaes", "gp", "random", "nsga2")
 PRUNERS = ("none", *EARLY_STOPPERS)  # none: only what nas search --early-stop says
 
 
 @dataclasses.dataclass
-class OptunaConfig(RewardConfig):
+class OptunaConfig:
     sampler: str = "tpe"  # one of SAMPLERS
     pruner: str = "none"  # one of PRUNERS: the search's early stopping (see pruner())
     n_startup_trials: int = 10  # random trials before the model is used (tpe, gp, cmaes)
     multivariate: bool = True  # tpe: one joint density over all decisions, not one each
     population_size: int = 20  # nsga2: children per generation
+    cost: str = "flops"  # nsga2: the cost it minimises beside the reward (one of COST_METRICS)
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -63,12 +66,9 @@ class OptunaConfig(RewardConfig):
         if self.pruner not in PRUNERS:
             raise NasError(f"optuna: unknown pruner {self.pruner!r}; known: "
                            f"{', '.join(PRUNERS)}")
-        if self.sampler == "nsga2" and self.cost is None:
-            self.cost = "flops"  # NSGA-II needs a second objective
-        super().__post_init__()
-
-    def _cost_is_objective(self) -> bool:
-        return self.sampler == "nsga2"
+        if self.cost not in COST_METRICS:
+            raise NasError(f"optuna: unknown cost metric {self.cost!r}; known: "
+                           f"{', '.join(COST_METRICS)}")
 
 
 @contextlib.contextmanager
@@ -151,22 +151,26 @@ class OptunaController(Controller):
             return dict(zip(self.distributions, self.space.to_indices(genome), strict=True))
         return genome.as_dict()
 
-    def _values(self, metrics: Mapping[str, float] | None) -> list[float] | None:
+    def _values(self, reward: float | None,
+                metrics: Mapping[str, float] | None) -> list[float] | None:
         """The objective value(s) of a result; None for a failed multi-objective trial."""
         if not self.multi_objective:
-            return [self.reward(metrics)]
-        if metrics is None:
+            return [FAILED_REWARD if reward is None else float(reward)]
+        if reward is None or metrics is None:
             return None
         cost = self.config.cost
-        assert cost is not None  # set by OptunaConfig for nsga2
         if cost not in metrics:
             raise NasError(f"optuna nsga2 minimises {cost!r} but this result has only "
                            f"{', '.join(sorted(metrics))}")
-        return [float(metrics["accuracy"]), float(metrics[cost])]
+        return [float(reward), float(metrics[cost])]
 
-    def tell(self, genome: Genome, metrics: Mapping[str, float] | None) -> None:
+    def required_metrics(self) -> tuple[str, ...]:
+        return (self.config.cost,) if self.multi_objective else ()
+
+    def tell(self, genome: Genome, reward: float | None,
+             metrics: Mapping[str, float] | None = None) -> None:
         genome = self.space.validate(genome)
-        values = self._values(metrics)
+        values = self._values(reward, metrics)
         open_trials = self.pending.get(genome)
         with _quiet():
             if not open_trials:  # a result we did not ask for: record it as a finished trial
@@ -189,7 +193,7 @@ class OptunaController(Controller):
     # --- results -------------------------------------------------------------------------
 
     def pareto_front(self) -> list[tuple[Genome, list[float]]]:
-        """The non-dominated results (nsga2: accuracy vs cost; else the best one), by number."""
+        """The non-dominated results (nsga2: reward vs cost; else the best one), by number."""
         best = self.study.best_trials if self.multi_objective else [self.study.best_trial]
         return [(self._genome(t.params), list(t.values)) for t in best]
 

@@ -26,7 +26,8 @@ class RandomSearch(Controller):
     def propose(self) -> Genome:
         return self.space.sample(self.rng)
 
-    def tell(self, genome: Genome, metrics: Mapping[str, float] | None) -> None:
+    def tell(self, genome: Genome, reward: float | None,
+             metrics: Mapping[str, float] | None = None) -> None:
         self.space.validate(genome)  # results are ignored, but a foreign genome is an error
 
     def _state(self) -> dict[str, Any]:

@@ -17,9 +17,10 @@ log-probabilities are recomputed under the *current* policy for the genomes that
 (teacher forcing), so results may arrive in any order, from any proposer (asynchronous
 search), at the price of being slightly off-policy for children proposed a few updates ago.
 
-The reward is the controller's :meth:`~controllers.base.Controller.reward` (accuracy as a
-fraction, or MnasNet's accuracy x (cost/target)^w), optionally shaped: ``"cubed"`` as in
-Zoph & Le, who cube the accuracy so that the last points of accuracy weigh more.
+The policy learns from the reward it is told (validation accuracy, or MnasNet's accuracy x
+(cost/target)^w: :mod:`nas.core.objective`) as a fraction (the reward / 100, as Zoph & Le's
+accuracy), optionally shaped: ``"cubed"`` as in Zoph & Le, who cube the accuracy so that the
+last points of accuracy weigh more. A failed child counts as reward 0.
 """
 
 from __future__ import annotations
@@ -33,16 +34,17 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from controllers.base import Controller, RewardConfig, one_thread, register_controller
+from controllers.base import Controller, one_thread, register_controller
 from nas.core.errors import NasError
 from nas.core.genome import Genome
+from nas.core.objective import FAILED_REWARD
 from nas.core.space import Space
 
 SHAPINGS = ("linear", "cubed")
 
 
 @dataclasses.dataclass
-class RLConfig(RewardConfig):
+class RLConfig:
     hidden_size: int = 64  # LSTM width and embedding size (ENAS: 64)
     temperature: float = 5.0  # logits / T before clipping; > 1 flattens the policy (ENAS: 5)
     tanh_constant: float | None = 2.5  # logits -> c * tanh(logits); None turns clipping off
@@ -53,7 +55,6 @@ class RLConfig(RewardConfig):
     shaping: str = "linear"  # "linear": the reward itself; "cubed": reward ** 3 (Zoph & Le)
 
     def __post_init__(self) -> None:
-        super().__post_init__()
         if self.shaping not in SHAPINGS:
             raise NasError(f"rl: unknown shaping {self.shaping!r}; known: {', '.join(SHAPINGS)}")
         if self.batch_size < 1 or self.hidden_size < 1 or self.temperature <= 0:
@@ -172,15 +173,18 @@ class PolicyGradient(Controller):
             choices = self.policy.sample(n, generator=self.generator)  # (n, D)
         return [self.space.from_indices(row) for row in choices.tolist()]
 
-    def tell(self, genome: Genome, metrics: Mapping[str, float] | None) -> None:
+    def tell(self, genome: Genome, reward: float | None,
+             metrics: Mapping[str, float] | None = None) -> None:
         indices = self.space.to_indices(self.space.validate(genome))
-        self.buffer.append((indices, self.shape(self.reward(metrics))))
+        told = FAILED_REWARD if reward is None else float(reward)
+        self.buffer.append((indices, self.shape(told / 100.0)))
         if len(self.buffer) >= self.batch_size:
             batch, self.buffer = self.buffer, []
             with one_thread():
                 self.update(batch)
 
     def shape(self, r: float) -> float:
+        """The policy's learning signal from a reward as a fraction (accuracy 0-1)."""
         return r**3 if self.config.shaping == "cubed" else r
 
     def update(self, batch: Sequence[tuple[Sequence[int], float]]) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 
 from controllers.base import Controller, create_controller
 from nas.core.genome import Genome
+from nas.core.objective import Objective
 from nas.core.space import Space
 
 Metrics = Callable[[Genome], dict[str, float] | None]
@@ -58,12 +59,18 @@ def synthetic_metrics(space: Space, seed: int = 1234) -> Metrics:
     return metrics
 
 
+def tell(controller: Controller, genome: Genome, metrics: Mapping[str, float] | None) -> None:
+    """Tell ``controller`` a result the way a search does: with the reward the run's objective
+    gives (here the plain accuracy) and the metrics."""
+    controller.tell(genome, Objective().reward(metrics), metrics)
+
+
 def drive(controller: Controller, metrics: Metrics, steps: int) -> list[Genome]:
     """``steps`` rounds of propose then tell; returns the proposals."""
     proposed = []
     for _ in range(steps):
         genome = controller.propose()
-        controller.tell(genome, metrics(genome))
+        tell(controller, genome, metrics(genome))
         proposed.append(genome)
     return proposed
 
@@ -78,8 +85,8 @@ def check_proposals(name: str, space: Space, options: Mapping[str, Any] | None =
         assert space.validate(genome) == genome, f"{name}: {genome} is not in decision order"
         assert Genome.from_json(genome.to_json()) == genome, f"{name}: JSON changed {genome}"
     # a failed child, and a result for a genome this controller never proposed
-    controller.tell(controller.propose(), None)
-    controller.tell(space.sample(random.Random(7)), metrics(space.sample(random.Random(7))))
+    tell(controller, controller.propose(), None)
+    tell(controller, space.sample(random.Random(7)), metrics(space.sample(random.Random(7))))
     assert space.validate(controller.propose()) is not None
 
 
@@ -106,7 +113,7 @@ def check_state_round_trip(name: str, space: Space, options: Mapping[str, Any] |
 
     def finish(c: Controller) -> list[Genome]:
         for genome in reversed(open_):  # results arrive out of order
-            c.tell(genome, metrics(genome))
+            tell(c, genome, metrics(genome))
         return drive(c, metrics, after)
 
     expected = finish(original)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from controllers import create_controller, list_controllers, reward
+from controllers import create_controller, list_controllers
 from controllers.optuna_sampler import OptunaController
 from controllers.rl import PolicyGradient
 from controllers.testing import (
@@ -18,8 +18,10 @@ from controllers.testing import (
     check_state_round_trip,
     drive,
     synthetic_metrics,
+    tell,
 )
 from nas import Genome, NasError, UnknownNameError, get_space, list_spaces
+from nas.core.objective import Objective
 
 SPACES = list_spaces()
 CONTROLLERS = list_controllers()
@@ -88,14 +90,17 @@ def test_optuna_model_samplers_learn(sampler: str, steps: int) -> None:
 # --- each controller's own behaviour -------------------------------------------------------
 
 def test_reward_is_accuracy_traded_against_cost() -> None:
-    assert reward({"accuracy": 90.0}) == pytest.approx(0.9)
-    assert reward(None) == 0.0
-    twice = reward({"accuracy": 90.0, "flops": 2e6}, cost="flops", cost_target=1e6)
-    assert twice == pytest.approx(0.9 * 2**-0.07)  # MnasNet: 2x the target costs ~5 %
+    assert Objective().reward({"accuracy": 90.0}) == 90.0
+    assert Objective().reward(None) is None
+    assert Objective().reward({"accuracy": math.nan}) is None
+    twice = Objective("flops", 1e6).reward({"accuracy": 90.0, "flops": 2e6})
+    assert twice == pytest.approx(90.0 * 2**-0.07)  # MnasNet: 2x the target costs ~5 %
     with pytest.raises(NasError, match="needs metric 'latency_ms'"):
-        reward({"accuracy": 90.0}, cost="latency_ms", cost_target=5.0)
-    with pytest.raises(NasError, match="give both cost and cost_target"):
-        create_controller("rl", get_space("nasbench201"), cost="flops")
+        Objective("latency_ms", 5.0).reward({"accuracy": 90.0})
+    with pytest.raises(NasError, match="give both --cost and --cost-target"):
+        Objective(cost="flops")
+    with pytest.raises(NasError, match="unknown cost metric 'watts'"):
+        Objective("watts", 1.0)
 
 
 def test_unknown_names_and_options_are_clear() -> None:
@@ -123,7 +128,7 @@ def test_evolution_mutates_one_decision_and_the_oldest_dies() -> None:
         distances = [sum(a != b for a, b in zip(sp.to_indices(child), p)) for p in parents]
         assert min(distances) == 1  # a copy of a member with exactly one decision changed
         oldest = evo.population[0]
-        evo.tell(child, metrics(child))
+        tell(evo, child, metrics(child))
         assert len(evo.population) == 4 and oldest not in evo.population
         assert evo.population[-1][0] == tuple(sp.to_indices(child))
 
@@ -135,7 +140,7 @@ def test_rl_probabilities_stay_clipped_and_learn_from_any_order() -> None:
     batch = rl.propose_batch(4)  # an asynchronous batch ...
     metrics = synthetic_metrics(sp)
     for genome in reversed(batch):  # ... whose results come back in another order
-        rl.tell(genome, metrics(genome))
+        tell(rl, genome, metrics(genome))
     assert rl.updates == 1 and rl.baseline is not None
     drive(rl, metrics, 200)
     # tanh clipping bounds every logit by 2.5, so no option's probability passes this:
@@ -147,7 +152,7 @@ def test_rl_probabilities_stay_clipped_and_learn_from_any_order() -> None:
 def test_nsga2_keeps_the_pareto_front_of_accuracy_and_cost() -> None:
     sp = get_space("nasbench201")
     opt = create_controller("optuna", sp, seed=0, sampler="nsga2", population_size=8)
-    assert isinstance(opt, OptunaController) and opt.required_metrics() == ("accuracy", "flops")
+    assert isinstance(opt, OptunaController) and opt.required_metrics() == ("flops",)
     rng = random.Random(0)
 
     def metrics(g: Genome) -> dict[str, float]:

@@ -109,7 +109,7 @@ def test_rl_records_entropy_per_update_and_keeps_it_in_its_state() -> None:
     space = create_space("nasnet")
     rl = create_controller("rl", space, seed=0, batch_size=2)
     for i in range(6):
-        rl.tell(rl.propose(), {"accuracy": 50.0 + i})
+        rl.tell(rl.propose(), 50.0 + i, {"accuracy": 50.0 + i})
     history = rl.state_dict()["history"]
     assert [h["update"] for h in history] == [1, 2, 3]
     uniform = max_entropy(space)  # 50 decisions: sum of log(option counts)

@@ -83,7 +83,7 @@ def test_small_search_with_each_controller(cluster: Path, tmp_path: Path,
         if r.status == "ok":
             assert r.attrs["accuracy"] == r.accuracy and 0 <= r.accuracy <= 100
             shaped = (r.attrs["flops"] / 1e5) ** -0.07 if config.cost else 1.0
-            assert r.attrs["reward"] == pytest.approx(r.accuracy / 100 * shaped)
+            assert r.reward == r.attrs["reward"] == pytest.approx(r.accuracy * shaped)
     state = result.run.load_state()
     assert state is not None
     assert state["told"] == [0, 1, 2] and state["pending"] == []

@@ -161,10 +161,10 @@ def run_records(run: RunDir) -> list[TrialRecord]:
 
 
 def ranked_trials(records: Sequence[TrialRecord]) -> list[TrialRecord]:
-    """The completed trials, best validation accuracy first (ties: the earlier trial), each
+    """The completed trials, best reward (the study's value) first (ties: the earlier trial), each
     genome once (a genome trained again after a resume keeps its best trial)."""
-    done = sorted((r for r in records if r.state == "COMPLETE" and r.accuracy is not None),
-                  key=lambda r: (-float(r.accuracy or 0.0), r.number))
+    done = sorted((r for r in records if r.state == "COMPLETE" and r.reward is not None),
+                  key=lambda r: (-float(r.reward or 0.0), r.number))
     seen: set[Genome] = set()
     ranked = []
     for r in done:

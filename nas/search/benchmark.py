@@ -25,6 +25,7 @@ import numpy as np
 
 from nas.core.errors import NasError
 from nas.core.genome import Genome
+from nas.core.objective import Objective
 from nas.core.space import Space
 from nas.evaluators.table import TabularEvaluator
 
@@ -105,7 +106,8 @@ def run_controller(spec: ControllerSpec, evaluator: TabularEvaluator, seed: int,
     from controllers import create_controller
 
     controller = create_controller(spec.name, evaluator.space, seed, **spec.options)
-    costs = any(m != "accuracy" for m in controller.required_metrics())
+    objective = Objective()
+    costs = bool(controller.required_metrics())
     seen: dict[Genome, dict[str, float]] = {}
     accuracies = np.empty(queries)
     best, best_genome = -math.inf, None
@@ -115,7 +117,7 @@ def run_controller(spec: ControllerSpec, evaluator: TabularEvaluator, seed: int,
         if genome in seen and in_a_row < max_revisits:
             revisits += 1
             in_a_row += 1
-            controller.tell(genome, seen[genome])
+            controller.tell(genome, objective.reward(seen[genome]), seen[genome])
             continue
         metrics = seen.get(genome) or evaluator.metrics(genome, costs=costs)
         seen[genome] = metrics
@@ -124,7 +126,7 @@ def run_controller(spec: ControllerSpec, evaluator: TabularEvaluator, seed: int,
         accuracies[done] = metrics["accuracy"]
         done += 1
         in_a_row = 0
-        controller.tell(genome, metrics)
+        controller.tell(genome, objective.reward(metrics), metrics)
     assert best_genome is not None
     return Run(accuracies, np.maximum.accumulate(accuracies), revisits, len(seen), best_genome)
 

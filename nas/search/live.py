@@ -42,6 +42,7 @@ class Finished:
     message: str = ""
     params: float | None = None
     flops: float | None = None
+    reward: float | None = None  # the run's objective value (= accuracy without a cost)
 
 
 @dataclass
@@ -97,9 +98,9 @@ class Progress:
             self.session_done += 1
             self.failed += finished.status in ("diverged", "oom", "error")
             self.pruned += finished.status == "pruned"
-        if finished.status == "ok" and finished.accuracy is not None and (
-                self.best is None or self.best.accuracy is None
-                or finished.accuracy > self.best.accuracy):
+        if finished.status == "ok" and finished.reward is not None and (
+                self.best is None or self.best.reward is None
+                or finished.reward > self.best.reward):
             self.best = finished
         self.recent = [*self.recent[-4:], finished]
 

@@ -129,6 +129,7 @@ class Search:
         self.helpers: list[Any] = []  # other actors (the early stopper), likewise
         self.done = 0  # finished children, whole run
         self.revisit_streak = 0
+        self.objective = config.objective()  # the one reward: told and recorded
         self.stop_reason = ""
         self._saved: dict[str, Any] = {}  # the state last saved
         self.data_ref: Any = None  # the SharedData in the object store
@@ -167,7 +168,8 @@ class Search:
             "pruned": self.progress.pruned, "trials": self.config.trials,
             "time_budget": self.config.time_budget, "elapsed": round(self.elapsed, 1),
             "best": None if best is None else {
-                "accuracy": best.accuracy, "trial": best.trial, "genome_id": best.genome_id,
+                "accuracy": best.accuracy, "reward": best.reward, "trial": best.trial,
+                "genome_id": best.genome_id,
                 "params": best.params, "flops": best.flops},
             "updated": time.strftime("%Y-%m-%d %H:%M:%S"),
         })
@@ -199,7 +201,7 @@ class Search:
         # results the saved state had not seen: tell them now, in the order they were told
         untold = [r for r in records if r.number not in self.told]
         for record in sorted(untold, key=lambda r: (r.completed or 0.0, r.number)):
-            self.controller.tell(record.genome, record.metrics())
+            self.tell(record.genome, record.metrics())
             self._settle(record.genome, record.number)
             retold += 1
         self.progress.done = self.done
@@ -318,7 +320,7 @@ class Search:
 
     def revisit(self, genome: Genome) -> None:
         log.info("genome %s proposed again: told its known result", genome.id)
-        self.controller.tell(genome, self.results[genome])
+        self.tell(genome, self.results[genome])
         self._settle(genome, None)
         self.count_revisit()
 
@@ -363,16 +365,17 @@ class Search:
         status, value, metrics, attrs, curve = self._outcome(out)
         number, genome = child.job.trial, child.job.genome
         self.done += 1
-        self.controller.tell(genome, metrics)
+        self.tell(genome, metrics)
         self._settle(genome, number)
         for _ in range(self.deferred.pop(genome, 0)):  # revisits that waited for this result
-            self.controller.tell(genome, metrics)
+            self.tell(genome, metrics)
             self._settle(genome, None)
         self.results[genome] = metrics
         state = {"ok": TrialState.COMPLETE, "pruned": TrialState.PRUNED}.get(status,
                                                                            TrialState.FAIL)
         finished = Finished(trial=number, genome_id=genome.id, status=status,
-                            accuracy=value, seconds=float(attrs.get("seconds", 0.0)),
+                            accuracy=metrics["accuracy"] if metrics else None, reward=value,
+                            seconds=float(attrs.get("seconds", 0.0)),
                             where=child.worker.where, message=str(attrs.get("message", "")),
                             params=attrs.get("params"), flops=attrs.get("flops"))
         self.to_finish.append((number, state, value, attrs, curve, finished))
@@ -404,10 +407,13 @@ class Search:
             self.view.finished(self.progress, finished)
         self.to_finish.clear()
 
+    def tell(self, genome: Genome, metrics: Mapping[str, float] | None) -> None:
+        """Tell the controller a result: the objective's reward, the value the study records."""
+        self.controller.tell(genome, self.objective.reward(metrics), metrics)
+
     def _outcome(self, out: Mapping[str, Any]) -> tuple[
             str, float | None, dict[str, float] | None, dict[str, Any], list[float]]:
         """(status, value, metrics for the controller, user attrs, accuracy per epoch)."""
-        from controllers.base import reward
         from nas.training.result import Result
 
         attrs: dict[str, Any] = {
@@ -426,17 +432,17 @@ class Search:
         attrs.update(metrics)  # flat, for the dashboard's columns; "metrics": what was told
         attrs.update(status=status, message=result.message, result=out["result"],
                      metrics=metrics if ok else None,
-                     reward=reward(metrics if ok else None, cost=self.config.cost,
-                                   cost_target=self.config.cost_target))
+                     reward=self.objective.reward(metrics if ok else None))
         curve = [float(v) for v in result.val_top1]
         if not ok:
             return status, None, None, attrs, curve
-        return status, metrics["accuracy"], metrics, attrs, curve
+        return status, self.objective.reward(metrics), metrics, attrs, curve
 
     def _finished(self, record: TrialRecord) -> Finished:
         a = record.attrs
         return Finished(trial=record.number, genome_id=record.genome.id, status=record.status,
                         accuracy=record.accuracy if record.state == "COMPLETE" else None,
+                        reward=record.reward,
                         seconds=float(a.get("seconds", 0.0)), where=a, message=record.message,
                         params=a.get("params"), flops=a.get("flops"))
 
@@ -493,15 +499,11 @@ def default_name(config: SearchConfig) -> str:
 
 
 def make_controller(config: SearchConfig, space: Space) -> Controller:
-    """The config's controller; ``--cost`` goes to it when it learns from a reward."""
-    from controllers.base import CONTROLLERS, create_controller
+    """The config's controller (it is told the run's rewards; it has no cost settings)."""
+    from controllers.base import create_controller
 
-    options = dict(config.controller_options)
-    fields = {f.name for f in dataclasses.fields(CONTROLLERS.get(config.controller).Config)}
-    if config.cost is not None and "cost" in fields:  # random search has no reward to shape
-        options.setdefault("cost", config.cost)
-        options.setdefault("cost_target", config.cost_target)
-    return create_controller(config.controller, space, seed=config.seed, **options)
+    return create_controller(config.controller, space, seed=config.seed,
+                             **config.controller_options)
 
 
 def early_stopping(config: SearchConfig, controller: Controller) -> str | None:

@@ -249,10 +249,11 @@ class TrialRecord:
     state: str  # Optuna's: COMPLETE, FAIL, PRUNED, RUNNING
     status: str  # the trainer's: ok, diverged, oom, error, pruned; or interrupted / running
     genome: Genome
-    accuracy: float | None  # validation top-1 (%), the trial's value
+    accuracy: float | None  # validation top-1 (%) of a completed trial
     message: str = ""
     attrs: dict[str, Any] = field(default_factory=dict)  # every user attr
     completed: float | None = None  # when the trial was finished (a Unix time), if it was
+    reward: float | None = None  # the trial's value: the run objective's reward
 
     @property
     def finished(self) -> bool:
@@ -422,11 +423,12 @@ class RunStudy:
         genome = (Genome.from_dict(raw, validate=False) if isinstance(raw, dict)
                   else Genome.of(space, t.params))
         value = t.value if t.state == TrialState.COMPLETE else None
+        accuracy = attrs.get("accuracy", value) if value is not None else None
         status = str(attrs.get("status", "running" if t.state == TrialState.RUNNING else "?"))
         completed = t.datetime_complete.timestamp() if t.datetime_complete else None
         return TrialRecord(number=t.number, state=t.state.name, status=status, genome=genome,
-                           accuracy=value, message=str(attrs.get("message", "")), attrs=attrs,
-                           completed=completed)
+                           accuracy=accuracy, message=str(attrs.get("message", "")),
+                           attrs=attrs, completed=completed, reward=value)
 
 
 # --- reading runs (nas runs, nas status) ----------------------------------------------------
@@ -468,8 +470,8 @@ def run_status(runs_dir: str | Path, name: str, top: int = 5) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for r in finished:
         counts[r.status] = counts.get(r.status, 0) + 1
-    ok = sorted((r for r in finished if r.accuracy is not None),
-                key=lambda r: (-float(r.accuracy or 0.0), r.number))
+    ok = sorted((r for r in finished if r.reward is not None),
+                key=lambda r: (-float(r.reward or 0.0), r.number))
 
     def cost(r: TrialRecord) -> dict[str, Any]:
         a = r.attrs
