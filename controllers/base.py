@@ -29,6 +29,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
+from nas.core.config import make_config
 from nas.core.errors import NasError
 from nas.core.genome import Genome
 from nas.core.registry import Registry
@@ -124,19 +125,6 @@ class Controller(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(space={self.space.name!r}, seed={self.seed}, {self.config})"
-
-
-def make_config(cls: type[Any], options: Mapping[str, Any], what: str) -> Any:
-    """``cls(**options)``, with unknown options named in a :class:`NasError`."""
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(options) - fields)
-    if unknown:
-        known = ", ".join(sorted(fields)) or "none"
-        raise NasError(f"{what} has no option(s) {', '.join(unknown)}; known: {known}")
-    try:
-        return cls(**options)
-    except TypeError as e:  # a wrong type that __post_init__ did not catch
-        raise NasError(f"{what}: bad options {dict(options)} ({e})") from None
 
 
 @contextlib.contextmanager

@@ -55,6 +55,7 @@ class Progress:
     dataset: str
     trials: int | None  # the budget in children, if any
     time_budget: float | None  # the budget in seconds, if any
+    evaluator: str = "train"  # how children are judged
     workers: int = 0  # slots asked for
     workers_ready: int = 0
     done: int = 0  # finished children counted towards the budget (any status)
@@ -218,7 +219,9 @@ class LiveView:
 def render(p: Progress) -> Group:
     """The live panel for ``p`` (also usable on its own, e.g. in a notebook)."""
     head = Text.assemble(
-        (f"search {p.run}", "bold"), f"  {p.space} / {p.controller} / {p.dataset}  ",
+        (f"search {p.run}", "bold"),
+        f"  {p.space} / {p.controller} / {p.evaluator}"
+        + (f" on {p.dataset}  " if p.evaluator == "train" else "  "),
         (_budget(p), "dim"))
     best = p.best
     stats = Text.assemble(

@@ -254,6 +254,7 @@ class TrialRecord:
     attrs: dict[str, Any] = field(default_factory=dict)  # every user attr
     completed: float | None = None  # when the trial was finished (a Unix time), if it was
     reward: float | None = None  # the trial's value: the run objective's reward
+    curve: list[float] = field(default_factory=list)  # accuracy per epoch (intermediate values)
 
     @property
     def finished(self) -> bool:
@@ -338,12 +339,17 @@ class RunStudy:
         #: the number the next :meth:`start` will get (Optuna numbers a study's trials 0, 1, ...)
         self.next_number = len(study.get_trials(deepcopy=False))
 
+    @property
+    def name(self) -> str:
+        return self.study.study_name
+
     @classmethod
-    def open(cls, url: str, name: str, space: Space | None, *, create: bool = False,
-             load: bool = True) -> RunStudy:
-        """The study ``name`` in ``url``: ``create`` a new one, ``load`` an existing one, or
-        either when both are true (a resume of a run killed before its study existed)."""
-        storage = open_storage(url)
+    def open(cls, url: str | optuna.storages.BaseStorage, name: str, space: Space | None, *,
+             create: bool = False, load: bool = True) -> RunStudy:
+        """The study ``name`` in ``url`` (or an Optuna storage object): ``create`` a new one,
+        ``load`` an existing one, or either when both are true (a resume of a run killed
+        before its study existed)."""
+        storage = open_storage(url) if isinstance(url, str) else url
         with quiet_optuna():
             try:
                 if create:
@@ -361,6 +367,12 @@ class RunStudy:
         return cls(study, space)
 
     # writing (the driver only) -------------------------------------------------------------
+
+    def describe(self, **attrs: Any) -> None:
+        """Record what the run is (its config, evaluator, objective) as study attributes, so
+        the dashboard and any reader of the study see it."""
+        for key, value in _jsonable(attrs).items():
+            self.study.set_user_attr(key, value)
 
     def start(self, genome: Genome, attrs: Mapping[str, Any]) -> int:
         """A RUNNING trial for ``genome``; returns its number.
@@ -428,7 +440,8 @@ class RunStudy:
         completed = t.datetime_complete.timestamp() if t.datetime_complete else None
         return TrialRecord(number=t.number, state=t.state.name, status=status, genome=genome,
                            accuracy=accuracy, message=str(attrs.get("message", "")),
-                           attrs=attrs, completed=completed, reward=value)
+                           attrs=attrs, completed=completed, reward=value,
+                           curve=[float(v) for _, v in sorted(t.intermediate_values.items())])
 
 
 # --- reading runs (nas runs, nas status) ----------------------------------------------------
