@@ -207,5 +207,5 @@ class OptunaController(Controller):
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
         self.study = pickle.loads(state["study"])
-        self.pending = {Genome.from_dict(g, validate=False): list(n)
+        self.pending = {Genome.from_dict(g): list(n)
                         for g, n in state["pending"]}

@@ -10,7 +10,6 @@ from typing import Any
 from rich.console import Console
 
 from nas.core.errors import NasError
-from nas.core.genome import Genome
 from nas.core.netgraph import Shape
 from nas.search.live import human
 
@@ -55,7 +54,7 @@ def parse_options(pairs: list[str] | None) -> dict[str, Any]:
 
 def load_genome_or_baseline(ref: str, options: dict[str, Any] | None = None) -> tuple[str, Any]:
     """Resolve a baseline name or a genome JSON file to (label, Baseline-like object)."""
-    from nas.core.space import BASELINES, Baseline
+    from nas.core.space import BASELINES, Baseline, load_genome
 
     if ref in BASELINES:
         baseline = BASELINES.get(ref)
@@ -66,7 +65,7 @@ def load_genome_or_baseline(ref: str, options: dict[str, Any] | None = None) -> 
         return ref, baseline
     path = Path(ref)
     if path.suffix == ".json" or path.exists():
-        genome = Genome.load(path)
+        genome = load_genome(path)
         return genome.id, Baseline(path.stem, genome, options or {})
     known = ", ".join(BASELINES.names())
     raise NasError(f"{ref!r} is neither a baseline nor a genome JSON file; baselines: {known}")

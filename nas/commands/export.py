@@ -214,11 +214,11 @@ def _run_input(run: RunDir, args: argparse.Namespace) -> tuple[Shape, int]:
 
 def _from_checkpoint(path: Path, name: str | None = None) -> Item:
     from nas.core.genome import Genome
-    from nas.core.space import create_space
+    from nas.core.space import create_space, validate_genome
     from nas.training.checkpoint import load_checkpoint
 
     model, ckpt = load_checkpoint(path)
-    genome = Genome.from_dict(ckpt["genome"])
+    genome = validate_genome(Genome.from_dict(ckpt["genome"]))
     options = dict(ckpt.get("space_options", {}))
     graph = create_space(genome.space, **options).graph(
         genome, tuple(ckpt["input_shape"]), int(ckpt["num_classes"]))

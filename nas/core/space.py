@@ -17,6 +17,7 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from torch import nn
@@ -246,3 +247,14 @@ def get_baseline(name: str) -> Baseline:
 
 def list_baselines() -> list[str]:
     return BASELINES.names()
+
+
+def validate_genome(genome: Genome) -> Genome:
+    """``genome`` checked against its registered space (values in decision order): where a
+    genome enters from outside (a file, a checkpoint, a user), it is validated here, once."""
+    return get_space(genome.space).validate(genome)
+
+
+def load_genome(path: str | Path) -> Genome:
+    """The genome in a JSON file, validated against its space."""
+    return validate_genome(Genome.load(path))

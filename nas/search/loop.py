@@ -169,7 +169,7 @@ class Search:
             self.controller.load_state_dict(state["controller"])
             self.evaluator.load_state_dict(state.get("evaluator") or {})
             self.told = set(state["told"])
-            self.pending = [Genome.from_dict(g, validate=False) for g in state["pending"]]
+            self.pending = [Genome.from_dict(g) for g in state["pending"]]
             self.elapsed_before = float(state["elapsed"])
         interrupted = self.study.mark_interrupted(
             "the search stopped before this child finished; it was judged again")

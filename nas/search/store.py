@@ -432,7 +432,7 @@ class RunStudy:
         attrs = dict(t.user_attrs)
         raw = attrs.get("genome")
         space = self.space.name if self.space is not None else "?"
-        genome = (Genome.from_dict(raw, validate=False) if isinstance(raw, dict)
+        genome = (Genome.from_dict(raw) if isinstance(raw, dict)
                   else Genome.of(space, t.params))
         value = t.value if t.state == TrialState.COMPLETE else None
         accuracy = attrs.get("accuracy", value) if value is not None else None

@@ -13,7 +13,7 @@ from torch import nn
 
 from nas.core.errors import NasError
 from nas.core.genome import Genome
-from nas.core.space import create_space
+from nas.core.space import create_space, validate_genome
 from nas.training.data import DataSplits
 from nas.training.recipe import Recipe
 from nas.training.result import Result
@@ -63,7 +63,7 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise NasError(f"{path} is not a nas checkpoint (format {CHECKPOINT_FORMAT})")
-    genome = Genome.from_dict(ckpt["genome"])
+    genome = validate_genome(Genome.from_dict(ckpt["genome"]))
     space = create_space(genome.space, **ckpt["space_options"])
     model = space.build(genome, tuple(ckpt["input_shape"]), ckpt["num_classes"])
     model.load_state_dict(ckpt["state_dict"])
