@@ -10,8 +10,7 @@ from typing import Any
 from rich.console import Console
 
 from nas.core.errors import NasError
-from nas.core.netgraph import Shape
-from nas.search.live import human
+from nas.core.fmt import human
 
 __all__ = ["human"]  # re-exported for the commands
 
@@ -22,7 +21,7 @@ def examples(doc: str | None) -> str | None:
     return "examples:\n" + doc.split("\n\n")[1] if doc else None
 
 
-def parse_input_shape(text: str) -> Shape:
+def parse_input_shape(text: str) -> tuple[int, int, int]:
     """``224`` -> (3, 224, 224); ``3x32x32`` -> (3, 32, 32); ``1x8x8`` -> (1, 8, 8)."""
     try:
         parts = [int(p) for p in text.lower().replace(",", "x").split("x")]

@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: Any) -> None:
-    from nas.results.compare import DEFAULT_BASELINES
-
     p = sub.add_parser(
         "compare", help="retrain a run's top architectures next to baselines, on several "
                         "seeds, and tabulate and plot them",
@@ -37,9 +35,9 @@ def add_parser(sub: Any) -> None:
         epilog=examples(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", help="the run (name or directory)")
-    p.add_argument("--baselines", default=",".join(DEFAULT_BASELINES),
+    p.add_argument("--baselines",
                    help="comma-separated baseline names or genome .json files "
-                        f"(default {','.join(DEFAULT_BASELINES)}; '' for none)")
+                        "(default: the classic ResNets for the run's input; '' for none)")
     p.add_argument("--top", type=int, default=3, help="found architectures to retrain (3)")
     p.add_argument("--epochs", type=float,
                    help="training epochs for every network (default: the search's per child)")
@@ -55,14 +53,15 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nas.results.compare import CompareConfig, run_compare
+    from nas.results.compare import DEFAULT_BASELINES, CompareConfig, run_compare
     from nas.results.export import open_run
 
     config = CompareConfig(top=args.top, seeds=args.seeds, epochs=args.epochs,
                            space_options=parse_options(args.space_option), gpus=args.gpus,
                            address=args.address)
     config.check()
-    names = [n.strip() for n in args.baselines.split(",") if n.strip()]
+    given = ",".join(DEFAULT_BASELINES) if args.baselines is None else args.baselines
+    names = [n.strip() for n in given.split(",") if n.strip()]
     # a registered name or a genome file (labelled by its file name); unknown: one-line error
     baselines = [load_genome_or_baseline(name)[1] for name in names]
     run_dir = open_run(args.run, args.runs_dir)

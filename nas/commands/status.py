@@ -20,7 +20,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from nas.search.live import duration, human
+    from nas.core.fmt import duration, human
     from nas.search.store import run_status
 
     status = run_status(args.runs_dir, args.run, top=args.top)

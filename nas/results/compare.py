@@ -46,9 +46,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nas.core.errors import NasError, ShapeError
+from nas.core.fmt import human, percent
 from nas.core.genome import Genome
 from nas.core.space import Baseline, create_space
-from nas.search.live import human
 from nas.search.store import read_json, write_json
 
 if TYPE_CHECKING:
@@ -326,10 +326,6 @@ def summarise(contenders: Sequence[Contender], jobs: Sequence[Retraining],
 # --- the table and the plots -----------------------------------------------------------------
 
 
-def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{v:.2f}"
-
-
 COLUMNS = ("network", "kind", "search val %", "final val %", "test % (mean ± std)", "seeds",
            "params", "FLOPs", "latency ms", "train s")
 
@@ -338,8 +334,8 @@ def table_cells(row: Row) -> list[str]:
     """A row's cells, in :data:`COLUMNS` order (shared by the terminal and Markdown)."""
     test = "-" if row.test_mean is None else (
         f"{row.test_mean:.2f}" + (f" ± {row.test_std:.2f}" if row.test_std is not None else ""))
-    return [row.label, "baseline" if row.baseline else "found", _pct(row.search_accuracy),
-            _pct(row.val_mean), test, f"{row.ok}/{row.seeds}", human(row.params),
+    return [row.label, "baseline" if row.baseline else "found", percent(row.search_accuracy),
+            percent(row.val_mean), test, f"{row.ok}/{row.seeds}", human(row.params),
             human(row.flops), "-" if row.latency_ms is None else f"{row.latency_ms:.2f}",
             "-" if row.train_seconds is None else f"{row.train_seconds:.1f}"]
 

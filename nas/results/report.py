@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nas.core.fmt import count, duration, percent
 from nas.core.genome import Genome
 from nas.core.space import Space, create_space
 
@@ -120,16 +121,6 @@ def input_spec(config: Mapping[str, Any]) -> tuple[Shape, int]:
 # --- the sections ----------------------------------------------------------------------------
 
 
-def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{v:.2f}"
-
-
-def _count(n: Any) -> str:
-    from nas.search.live import human
-
-    return human(None if n is None else float(n))
-
-
 def _with_options(name: str, options: Mapping[str, Any] | None) -> str:
     """``nasnet`` and {"width": 8} -> ``nasnet (width=8)``."""
     if not options:
@@ -138,7 +129,6 @@ def _with_options(name: str, options: Mapping[str, Any] | None) -> str:
 
 
 def overview(status: Mapping[str, Any]) -> Section:
-    from nas.search.live import duration
 
     c = status["config"]
     budget = [f"{c['trials']} children" if c.get("trials") else None,
@@ -154,7 +144,7 @@ def overview(status: Mapping[str, Any]) -> Section:
         ["children", f"{status['done']} finished: {counts.get('ok', 0)} ok, "
                      f"{counts.get('pruned', 0)} pruned, {status['failed']} failed"],
         ["time", duration(status["elapsed"])],
-        ["best accuracy", _pct(status["best"][0]["accuracy"]) + " %" if status["best"]
+        ["best accuracy", percent(status["best"][0]["accuracy"]) + " %" if status["best"]
          else "-"],
     ]
     return Section("Run", tables=[Table(["", ""], rows)])
@@ -265,9 +255,9 @@ def best_section(run: RunDir, top: Sequence[TrialRecord], out: Path, step: Step)
     section.tables.append(Table(
         ["rank", "trial", "val accuracy %", "params", "FLOPs", "latency ms", "child s",
          "genome"],
-        [[str(i + 1), str(r.number), _pct(r.accuracy), _count(r.attrs.get("params")),
-          _count(r.attrs.get("flops")), _pct(r.attrs.get("latency_ms")),
-          _pct(r.attrs.get("seconds")), r.genome.id] for i, r in enumerate(top)],
+        [[str(i + 1), str(r.number), percent(r.accuracy), count(r.attrs.get("params")),
+          count(r.attrs.get("flops")), percent(r.attrs.get("latency_ms")),
+          percent(r.attrs.get("seconds")), r.genome.id] for i, r in enumerate(top)],
         right={0, 1, 2, 3, 4, 5, 6}))
     curves = [Curve(f"trial {r.number}", [float(v) for v in r.attrs["result"]["val_top1"]])
               for r in top if isinstance(r.attrs.get("result"), dict)
@@ -282,7 +272,7 @@ def best_section(run: RunDir, top: Sequence[TrialRecord], out: Path, step: Step)
     spec: tuple[Shape, int] | None = None
     for i, r in enumerate(top):
         step(f"drawing trial {r.number}")
-        sub = Section(f"{i + 1}. trial {r.number}: {_pct(r.accuracy)} % ({r.genome.id})")
+        sub = Section(f"{i + 1}. trial {r.number}: {percent(r.accuracy)} % ({r.genome.id})")
         sub.details.append(("decisions", genome_table(r.genome)))
         png = draw_genome(r.genome, out / f"trial_{r.number}.cells.png", space_options=options,
                           title=f"trial {r.number} ({r.genome.id})")
@@ -295,7 +285,7 @@ def best_section(run: RunDir, top: Sequence[TrialRecord], out: Path, step: Step)
                 ["layer", "C in", "H/W in", "kernel", "stride", "C out", "H/W out", "params",
                  "FLOPs"],
                 [[x.layer, str(x.in_c), x.in_hw, x.kernel, "" if x.stride is None else
-                  str(x.stride), str(x.out_c), x.out_hw, _count(x.params), _count(x.flops)]
+                  str(x.stride), str(x.out_c), x.out_hw, count(x.params), count(x.flops)]
                  for x in rows], right={1, 4, 5, 7, 8})))
         section.subsections.append(sub)
     return section
