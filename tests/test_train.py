@@ -222,6 +222,14 @@ def test_count_flops_agrees_with_the_cost_model(space: str) -> None:
     assert count_flops(model, (3, 32, 32), torch.device("cpu")) == totals(graph).flops
 
 
+def test_train_takes_known_flops_and_counts_only_otherwise(digits: DataSplits) -> None:
+    counted = count_flops(small_cnn(digits), digits.input_shape, torch.device("cpu"))
+    assert counted > 0
+    known = train(small_cnn(digits), digits, Recipe(), Budget(steps=1), flops=counted + 1)
+    assert known.status == "ok" and known.flops == counted + 1, "given, not counted again"
+    assert train(small_cnn(digits), digits, Recipe(), Budget(steps=1)).flops == counted
+
+
 def test_recipe_and_budget_validate_and_round_trip() -> None:
     recipe = Recipe(optimizer="adamw", batch_size=32)
     assert recipe.peak_lr == 2e-3 and recipe.decay == 0.05
