@@ -136,12 +136,6 @@ class NetGraph:
             owner.add_module(leaf, module)
         return fx.GraphModule(root, fxg, class_name=self.name)
 
-    def num_params(self) -> int:
-        """Parameters counted from the graph alone (see :mod:`nas.core.cost`)."""
-        from nas.core.cost import totals
-
-        return totals(self).params
-
 
 def may_run_inplace(g: nx.DiGraph, node: str) -> bool:
     """A kind that may run in place (an activation) overwrites its input when nothing else
