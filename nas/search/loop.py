@@ -561,6 +561,8 @@ def run_search(config: SearchConfig | None = None, *, name: str | None = None,
         config = dataclasses.replace(config, early_stop=early_stopping(config, controller))
         recipe = resolve_recipe(config)
         data = load_data(config)
+        config = dataclasses.replace(config, input_shape=list(data.input_shape),
+                                     num_classes=data.num_classes)
         started_ray = connect_ray(config.resources())
         try:
             slots = plan_slots(config.resources(), ray.cluster_resources())
