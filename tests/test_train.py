@@ -15,7 +15,7 @@ from nas import NetBuilder, get_space
 from nas.core.cost import totals
 from nas.core.errors import NasError
 from nas.core.genome import Value
-from nas.training.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
+from nas.training.checkpoint import CHECKPOINT_FORMAT, NETWORK, load_network
 from nas.training.data import DataSplits, load_dataset
 from nas.training.loop import lr_factor, train, train_genome
 from nas.training.measure import count_flops
@@ -176,14 +176,14 @@ def test_same_seed_repeats_exactly_and_checkpoint_reloads(digits: DataSplits,
 
     ckpt = torch.load(tmp_path / "a.pt", weights_only=True)
     other = torch.load(tmp_path / "b.pt", weights_only=True)
-    assert ckpt["format"] == CHECKPOINT_FORMAT
+    assert ckpt["format"] == CHECKPOINT_FORMAT and ckpt["kind"] == NETWORK
     assert ckpt["genome"] == genome.to_dict() and ckpt["recipe"] == recipe.to_dict()
     assert ckpt["metrics"]["accuracy"] == a.best_val_top1
     assert ckpt["input_shape"] == [1, 8, 8] and ckpt["num_classes"] == 10
     assert ckpt["dataset"]["name"] == "digits" and len(ckpt["dataset"]["mean"]) == 1
     assert all(torch.equal(v, other["state_dict"][k]) for k, v in ckpt["state_dict"].items())
 
-    model, _ = load_checkpoint(tmp_path / "a.pt")
+    model, _ = load_network(tmp_path / "a.pt")
     _, top1 = _accuracy(model, digits)  # NCHW here, channels_last in the trainer: +-1 image
     assert top1 == pytest.approx(a.final_val_top1, abs=100.0 / len(digits.val) + 1e-9)
 

@@ -4,8 +4,9 @@
     nas train genome.json --dataset imagefolder --data-dir ../shared/data/cifar10 --seconds 600
 
 Shows a progress bar (epoch, loss, validation accuracy, images/s) on stderr and writes
-``result.json`` and ``checkpoint.pt`` (weights, genome, recipe, metrics; loads with
-``torch.load(..., weights_only=True)``) to ``--out``. Bad input (unknown dataset, missing
+``result.json`` and ``checkpoint.pt`` (a nas checkpoint: weights, genome, input shape, dataset,
+recipe, metrics; loads with ``torch.load(..., weights_only=True)`` and in ``nas export``; see
+docs/checkpoints.md) to ``--out``. Bad input (unknown dataset, missing
 directory, a genome that does not fit the images, a zero budget) stops before anything is
 written; a child that diverges or runs out of memory still writes its result.json (no
 checkpoint) and exits 1.

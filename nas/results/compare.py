@@ -14,7 +14,8 @@ object store once (:class:`~nas.evaluators.scratch.SharedData`),
 :func:`~nas.evaluators.cluster.plan_slots` plans from ``--gpus``, and Ray's
 :class:`~ray.util.ActorPool` hands each free worker the next retraining. The only difference
 from a search child is :class:`RetrainChild`: it also evaluates the test split and keeps a
-checkpoint, so that ``nas export`` can export the retrained weights.
+checkpoint (a nas checkpoint, :mod:`nas.training.checkpoint`), so that ``nas export`` can
+export the retrained weights.
 
 Everything lands in ``runs/<name>/compare/``::
 
@@ -52,6 +53,7 @@ from nas.core.space import Baseline, create_space
 from nas.search.store import read_json, write_json
 
 if TYPE_CHECKING:
+    from nas.core.netgraph import Shape
     from nas.evaluators.scratch import ChildJob, OnEpoch
     from nas.search.config import SearchConfig
     from nas.search.store import RunDir, TrialRecord
@@ -391,15 +393,16 @@ class CompareResult:
     files: dict[str, Path]
 
 
-def check_fits(contenders: Sequence[Contender], data: DataSplits) -> None:
-    """Every network must build for the data's images: a one-line error before any training."""
-    shape = "x".join(map(str, data.input_shape))
+def check_fits(contenders: Sequence[Contender], input_shape: Shape, num_classes: int,
+               what: str = "the run's") -> None:
+    """Every network must build for the run's images: a one-line error before any training."""
+    shape = "x".join(map(str, input_shape))
     for c in contenders:
         try:
             create_space(c.genome.space, **c.space_options).graph(
-                c.genome, data.input_shape, data.num_classes)
+                c.genome, input_shape, num_classes)
         except ShapeError as e:
-            raise NasError(f"{c.label} does not fit {data.name} images ({shape}): {e}") from None
+            raise NasError(f"{c.label} does not fit {what} images ({shape}): {e}") from None
 
 
 def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]],
@@ -432,8 +435,17 @@ def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]],
     seeds = [int(recipe["seed"]) + i for i in range(config.seeds)]
     data_spec = {"dataset": search.dataset, "data_dir": search.data_dir, "limit": search.limit}
     budget = {"epochs": epochs}
+    recorded: tuple[Shape, int] | None = None  # what the search saw (older runs: unknown)
+    if search.input_shape is not None and search.num_classes is not None:
+        c, h, w = search.input_shape
+        recorded = (c, h, w), search.num_classes
+        check_fits(contenders, *recorded)  # a misfit fails before the data are loaded
     data = load_data(search)
-    check_fits(contenders, data)
+    if recorded is not None and recorded != (data.input_shape, data.num_classes):
+        raise NasError(f"the data of run {run.name!r} changed: the search had "
+                       f"{'x'.join(map(str, recorded[0]))} images in {recorded[1]} classes, "
+                       f"now {data.summary()}")
+    check_fits(contenders, data.input_shape, data.num_classes, data.name)
 
     directory = run.path / COMPARE_DIR
     jobs = plan(directory, contenders, recipe, budget, data_spec, seeds)

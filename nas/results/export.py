@@ -4,15 +4,17 @@
   function, plus ``<name>.weights.pt`` (a plain ``state_dict``) when there are weights;
 * ``torchscript``: ``torch.jit.script`` of the model, loadable with ``torch.jit.load``;
 * ``onnx``: opset :data:`ONNX_OPSET`, dynamic batch dimension, checked with ``onnx.checker``;
-* ``checkpoint``: weights, genome, space options, input shape, classes, recipe and metrics,
-  loadable with ``torch.load(path, weights_only=True)``.
+* ``checkpoint``: a nas checkpoint (:mod:`nas.training.checkpoint`, ``docs/checkpoints.md``):
+  weights, genome, space options, input shape, classes, dataset, recipe and metrics, loadable
+  with ``torch.load(path, weights_only=True)`` and by ``nas export`` itself.
 
 Every file is written to a temporary name and renamed, so an interrupted export never leaves a
 half-written file behind.
 
 What to export is often a trial of a search: :func:`open_run`, :func:`ranked_trials` and
 :func:`find_trial` resolve a run (by name or directory) and its children for ``nas export``,
-``nas compare`` and ``nas report``.
+``nas compare`` and ``nas report``; :func:`run_input` gives a run's input shape and classes
+without loading its data.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from torch import nn
 from nas.core.codegen import module_file
 from nas.core.errors import NasError
 from nas.core.genome import Genome
-from nas.core.netgraph import NetGraph
+from nas.core.netgraph import NetGraph, Shape
+from nas.training.checkpoint import save_checkpoint
 
 if TYPE_CHECKING:  # nas.store imports Optuna: only the functions that read runs need it
     from nas.search.store import RunDir, TrialRecord
@@ -66,28 +69,18 @@ def parse_formats(text: str, allowed: Sequence[str] = FORMATS) -> list[str]:
     return formats
 
 
-def checkpoint_dict(model: nn.Module, genome: Genome, net: NetGraph,
-                    space_options: Mapping[str, Any] | None = None,
-                    recipe: Mapping[str, Any] | None = None,
-                    metrics: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Everything needed to rebuild and judge the model, in ``weights_only``-safe types."""
-    return {
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "genome": genome.to_dict(),
-        "space_options": dict(space_options or {}),
-        "input_shape": list(net.input_shape),
-        "num_classes": int(net.output_shape[0]),
-        "recipe": dict(recipe or {}),
-        "metrics": dict(metrics or {}),
-    }
-
-
 def export_network(model: nn.Module, net: NetGraph, genome: Genome, out_dir: str | Path, *,
                    name: str, formats: Sequence[str] = FORMATS, has_weights: bool = True,
                    space_options: Mapping[str, Any] | None = None,
                    recipe: Mapping[str, Any] | None = None,
-                   metrics: Mapping[str, Any] | None = None) -> dict[str, Path]:
-    """Write ``model`` (built from ``net``) in each of ``formats``; return format -> path."""
+                   metrics: Mapping[str, Any] | None = None,
+                   dataset: Mapping[str, Any] | None = None,
+                   result: Mapping[str, Any] | None = None) -> dict[str, Path]:
+    """Write ``model`` (built from ``net``) in each of ``formats``; return format -> path.
+
+    ``recipe``, ``metrics``, ``dataset`` and ``result`` go into the checkpoint as they are
+    (those of the checkpoint the model came from, if any: see docs/checkpoints.md).
+    """
     out = Path(out_dir)
     model = model.cpu().eval()
     example = torch.randn(2, *net.input_shape)
@@ -109,8 +102,10 @@ def export_network(model: nn.Module, net: NetGraph, genome: Genome, out_dir: str
         elif fmt == "onnx":
             files["onnx"] = _atomic(out / f"{name}.onnx", partial(_write_onnx, model, example))
         elif fmt == "checkpoint":
-            ckpt = checkpoint_dict(model, genome, net, space_options, recipe, metrics)
-            files["checkpoint"] = _atomic(out / f"{name}.ckpt.pt", partial(_torch_save, ckpt))
+            files["checkpoint"] = save_checkpoint(
+                out / f"{name}.ckpt.pt", model, genome, recipe, result,
+                space_options=space_options, input_shape=net.input_shape,
+                num_classes=int(net.output_shape[0]), dataset=dataset, metrics=metrics or {})
         else:
             raise NasError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
     return files
@@ -172,6 +167,35 @@ def ranked_trials(records: Sequence[TrialRecord]) -> list[TrialRecord]:
             seen.add(r.genome)
             ranked.append(r)
     return ranked
+
+
+def run_input(run: RunDir, fix: str | None = None) -> tuple[Shape, int]:
+    """The input shape (C, H, W) and class count of ``run``'s data, without loading the data.
+
+    A search records them in its ``config.json``; a run searched by an older nas does not,
+    and then any checkpoint ``nas compare`` kept for it (trained on the same data) tells them.
+    With neither, a one-line error says what is missing and ``fix`` (default: how to add them
+    to the config).
+    """
+    config = run.config
+    shape, classes = config.get("input_shape"), config.get("num_classes")
+    if shape is not None and classes is not None:
+        return (int(shape[0]), int(shape[1]), int(shape[2])), int(classes)
+    from nas.results.compare import COMPARE_DIR
+    from nas.training.checkpoint import load_checkpoint
+
+    for path in sorted((run.path / COMPARE_DIR / "checkpoints").glob("*.pt")):
+        try:
+            ckpt = load_checkpoint(path, mmap=True)  # the metadata only, tensors unread
+        except NasError:
+            continue
+        s = ckpt["input_shape"]
+        return (int(s[0]), int(s[1]), int(s[2])), int(ckpt["num_classes"])
+    fix = fix or ('add "input_shape": [C, H, W] and "num_classes": N to '
+                  f"{run.path / 'config.json'}")
+    raise NasError(f"run {run.name!r} does not record its input shape and classes (its "
+                   "config.json, from an older nas, has no input_shape / num_classes, and no "
+                   f"nas compare checkpoint tells them); {fix}")
 
 
 def find_trial(run: RunDir, records: Sequence[TrialRecord], number: int) -> TrialRecord:

@@ -110,14 +110,6 @@ def max_entropy(space: Space) -> float:
     return sum(math.log(len(d.options)) for d in space.decisions)
 
 
-def input_spec(config: Mapping[str, Any]) -> tuple[Shape, int]:
-    """The input shape and class count of the run's data (loaded as the search loads it)."""
-    from nas.search.config import SearchConfig, load_data
-
-    data = load_data(SearchConfig.from_dict(config))
-    return data.input_shape, data.num_classes
-
-
 # --- the sections ----------------------------------------------------------------------------
 
 
@@ -244,6 +236,7 @@ def entropy_section(run: RunDir, space: Space, t0: float | None, out: Path,
 def best_section(run: RunDir, top: Sequence[TrialRecord], out: Path, step: Step) -> Section:
     from nas.core.cost import layer_table
     from nas.results.diagrams import draw_genome
+    from nas.results.export import run_input
     from nas.results.plots import Curve, learning_curves
 
     config = run.config
@@ -279,7 +272,7 @@ def best_section(run: RunDir, top: Sequence[TrialRecord], out: Path, step: Step)
         if png is not None:
             sub.figures.append(Figure(png, f"The cells of trial {r.number}."))
         else:
-            spec = spec or input_spec(config)
+            spec = spec or run_input(run)  # recorded by the search: the data are not loaded
             rows = layer_table(space.graph(r.genome, *spec))
             sub.details.append((f"layers ({len(rows)})", Table(
                 ["layer", "C in", "H/W in", "kernel", "stride", "C out", "H/W out", "params",

@@ -32,7 +32,9 @@ class SearchConfig:
     """A search, resolved: what ``config.json`` in the run directory holds.
 
     The first group defines the search and is fixed for the life of a run; the second says how
-    to run it and may change when a run is resumed (another cluster, more GPUs).
+    to run it and may change when a run is resumed (another cluster, more GPUs); the third is
+    filled by the search once its data are loaded, so that what reads a run later (``nas
+    report``, ``nas export``) knows the input shape without loading the data.
     """
 
     space: str = "nasnet"  # the search space (`nas spaces` lists them): the lectures' NAS cell
@@ -59,9 +61,9 @@ class SearchConfig:
     cpus_per_trial: float | None = None  # None: 1 per CPU child, <= 1 per GPU child
     address: str | None = None  # an existing Ray cluster ("auto" or HOST:PORT)
     max_retries: int = 2  # times a child is run again when its worker or node dies
-    # --- what the search found out about its data (written at start) ---
-    input_shape: list[int] | None = None  # (C, H, W) of the networks: export/report need it
-    num_classes: int | None = None
+    # --- what the search found its data to be (report and export read these, never the data)
+    input_shape: list[int] | None = None  # (C, H, W) of the images; None until searched
+    num_classes: int | None = None  # classes of the dataset; None until searched
 
     FIXED = ("space", "space_options", "controller", "controller_options", "evaluator",
              "evaluator_options", "dataset", "data_dir", "epochs", "recipe", "seed", "cost",
