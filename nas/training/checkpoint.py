@@ -3,8 +3,8 @@ with ``torch.load(path, weights_only=True)``."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from torch import nn
 from nas.core.errors import NasError
 from nas.core.genome import Genome
 from nas.core.space import create_space
+from nas.core.statefile import write_atomic
 from nas.training.data import DataSplits
 from nas.training.recipe import Recipe
 from nas.training.result import Result
@@ -45,14 +46,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, genome: Genome, recipe: 
         "metrics": result.metrics(),
         "result": result.to_dict(),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_atomic(path, partial(torch.save, payload))
 
 
 def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
