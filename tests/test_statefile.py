@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,32 @@ def test_a_killed_writer_leaves_a_whole_state(tmp_path: Path) -> None:
         writer.wait()
     state = statefile.load(path)
     assert state["i"] >= 1 and torch.equal(state["w"], torch.full((20000,), float(state["i"])))
+
+
+def test_a_reader_beside_a_writer_always_gets_a_whole_state(tmp_path: Path) -> None:
+    """``nas report`` during a search: saves replace the tensor file under the reader."""
+    path = tmp_path / "state.json"
+    statefile.save(path, {"i": 0, "w": torch.zeros(1000)})
+    stop = threading.Event()
+
+    def writer() -> None:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            statefile.save(path, {"i": i, "w": torch.full((1000,), float(i))})
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        seen = set()
+        for _ in range(300):
+            state = statefile.load(path)
+            assert torch.equal(state["w"], torch.full((1000,), float(state["i"])))
+            seen.add(state["i"])
+    finally:
+        stop.set()
+        thread.join()
+    assert len(seen) > 1  # the writer did write meanwhile
 
 
 def _damage(tmp_path: Path) -> tuple[Path, Path]:

@@ -161,13 +161,31 @@ def _tensor_files(path: Path) -> list[Path]:
 # --- loading -------------------------------------------------------------------------------
 
 
+class _Vanished(Exception):
+    """The tensor file the JSON names is gone: a save may have replaced both meanwhile."""
+
+
+#: reads of a state whose tensor file a concurrent save removed, before giving up
+_ATTEMPTS = 3
+
+
 def load(path: str | Path) -> Any:
-    """The state saved at ``path``. Anything but a file :func:`save` wrote raises NasError."""
+    """The state saved at ``path``. Anything but a file :func:`save` wrote raises NasError.
+
+    A reader may run beside a writer (``nas report`` during a search): if a save commits and
+    removes the old tensor file between this reading the JSON and its tensor file, the JSON
+    is read again (it then names the new, existing file).
+    """
     path = Path(path)
-    try:
-        return _load(path)
-    except RecursionError:  # JSON nested deeper than Python recurses
-        raise NasError(f"{path} is not a nas state file (nested too deeply)") from None
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            return _load(path)
+        except _Vanished as e:
+            if attempt == _ATTEMPTS:
+                raise NasError(f"{path} needs {e}, which does not exist") from None
+        except RecursionError:  # JSON nested deeper than Python recurses
+            raise NasError(f"{path} is not a nas state file (nested too deeply)") from None
+    raise AssertionError("unreachable")
 
 
 def _load(path: Path) -> Any:
@@ -200,6 +218,8 @@ def _parse_json(path: Path) -> Any:
 def _read_tensors(path: Path, tensor_path: Path) -> dict[str, torch.Tensor]:
     try:
         content = tensor_path.read_bytes()
+    except FileNotFoundError:
+        raise _Vanished(tensor_path.name) from None
     except OSError as e:
         raise NasError(f"{path} needs {tensor_path.name}, which cannot be read: "
                        f"{e.strerror}") from None
