@@ -151,7 +151,7 @@ def test_a_reader_beside_a_writer_always_gets_a_whole_state(tmp_path: Path) -> N
     thread.start()
     try:
         seen = set()
-        for _ in range(300):
+        for _ in range(1000):
             state = statefile.load(path)
             assert torch.equal(state["w"], torch.full((1000,), float(state["i"])))
             seen.add(state["i"])
