@@ -19,10 +19,8 @@ without loading its data.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +32,7 @@ from nas.core.codegen import module_file
 from nas.core.errors import NasError
 from nas.core.genome import Genome
 from nas.core.netgraph import NetGraph, Shape
+from nas.core.statefile import write_atomic
 from nas.training.checkpoint import save_checkpoint
 
 if TYPE_CHECKING:  # nas.store imports Optuna: only the functions that read runs need it
@@ -44,20 +43,6 @@ FORMATS = ("code", "torchscript", "onnx", "checkpoint")
 #: (:mod:`nas.results.diagrams`) for spaces that have them.
 ARTIFACTS = (*FORMATS, "diagram")
 ONNX_OPSET = 17
-
-
-def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` then rename ``tmp`` to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def parse_formats(text: str, allowed: Sequence[str] = FORMATS) -> list[str]:
@@ -89,18 +74,18 @@ def export_network(model: nn.Module, net: NetGraph, genome: Genome, out_dir: str
         if fmt == "code":
             weights = f"{name}.weights.pt" if has_weights else None
             src = module_file(net, genome.to_dict(), weights, class_name="Net")
-            files["code"] = _atomic(out / f"{name}.py", partial(_write_text, src))
+            files["code"] = write_atomic(out / f"{name}.py", partial(_write_text, src))
             if weights:
                 state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-                files["weights"] = _atomic(out / weights, partial(_torch_save, state))
+                files["weights"] = write_atomic(out / weights, partial(_torch_save, state))
         elif fmt == "torchscript":
             with warnings.catch_warnings():  # jit.script's deprecation and typing notes
                 warnings.simplefilter("ignore")
                 scripted = torch.jit.script(model)
-            files["torchscript"] = _atomic(out / f"{name}.torchscript.pt",
-                                           partial(_jit_save, scripted))
+            files["torchscript"] = write_atomic(out / f"{name}.torchscript.pt",
+                                                partial(_jit_save, scripted))
         elif fmt == "onnx":
-            files["onnx"] = _atomic(out / f"{name}.onnx", partial(_write_onnx, model, example))
+            files["onnx"] = write_atomic(out / f"{name}.onnx", partial(_write_onnx, model, example))
         elif fmt == "checkpoint":
             files["checkpoint"] = save_checkpoint(
                 out / f"{name}.ckpt.pt", model, genome, recipe, result,

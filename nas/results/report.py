@@ -7,8 +7,8 @@ What a reader of a search wants to see, in order:
    time (did it still improve at the end?);
 3. what it cost: accuracy against parameters and FLOPs of every child, with the Pareto front;
 4. for ``rl``: the policy's entropy over time (has the controller converged?), from the
-   per-update record the controller keeps in its state (``history`` in
-   :class:`controllers.rl.PolicyGradient`);
+   per-update record the controller describes itself with (``history`` in the public
+   ``describe`` of its saved state: :meth:`controllers.base.Controller.describe`);
 5. the best genomes: their numbers, their learning curves, and the architecture itself --
    cell diagrams where the space has cells (:meth:`nas.space.Space.cells`), the per-layer
    table otherwise;
@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nas.core.errors import NasError
 from nas.core.fmt import count, duration, percent
 from nas.core.genome import Genome
 from nas.core.space import Space, create_space
@@ -96,13 +97,23 @@ def start_time(records: Sequence[TrialRecord]) -> float | None:
     return min(times) if times else None
 
 
-def controller_history(run: RunDir) -> list[dict[str, float]]:
-    """The rl controller's per-update record from the run's saved state ([] if none)."""
+def controller_description(run: RunDir) -> dict[str, Any]:
+    """What the run's controller says about itself for reports: the public ``describe`` part
+    of the saved state (never the controller's own part); {} if there is none yet."""
     state = run.load_state()
-    if not state:
+    described = (state or {}).get("controller", {})
+    described = described.get("describe", {}) if isinstance(described, dict) else {}
+    return described if isinstance(described, dict) else {}
+
+
+def controller_history(run: RunDir) -> list[dict[str, float]]:
+    """The rl controller's per-update record (``history`` in its description; [] if none):
+    the records with a number for each of update, time, entropy and baseline."""
+    history = controller_description(run).get("history", [])
+    if not isinstance(history, list):
         return []
-    history = state.get("controller", {}).get("history", [])
-    return [dict(h) for h in history] if isinstance(history, list) else []
+    return [h for h in history if isinstance(h, dict) and all(
+        isinstance(h.get(k), int | float) for k in ("update", "time", "entropy", "baseline"))]
 
 
 def max_entropy(space: Space) -> float:
@@ -207,7 +218,11 @@ def entropy_section(run: RunDir, space: Space, t0: float | None, out: Path,
     if run.config.get("controller") != "rl":
         return None
     section = Section("Controller entropy")
-    history = controller_history(run)
+    try:
+        history = controller_history(run)
+    except NasError as e:  # the rest of the report does not need the state
+        section.text.append(f"The controller's saved state cannot be read: {e}")
+        return section
     if not history:
         section.text.append("The controller has not updated its policy yet (or this run was "
                             "saved by a version of nas that did not record its entropy).")

@@ -3,7 +3,9 @@
 A run is a directory ``runs/<name>/``::
 
     config.json    the resolved search config (what ``--resume`` reads back)
-    state.pkl      the controller's state and the driver's bookkeeping, replaced atomically
+    state.json     the controller's state and the driver's bookkeeping, replaced atomically,
+                   with its tensors (rl's policy) in state.<hash>.safetensors beside it
+                   (:mod:`nas.core.statefile`: nothing in a run is ever unpickled)
     summary.json   trials done, best accuracy, state: what ``nas runs`` lists without Optuna
     search.log     one line per event (start, child dispatched / finished, resume, stop)
     study.db       the Optuna study (SQLite), unless ``--storage URL`` names a database
@@ -28,7 +30,6 @@ import json
 import logging
 import math
 import os
-import pickle
 import socket
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -40,14 +41,18 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
+from nas.core import statefile
 from nas.core.errors import NasError
 from nas.core.genome import Genome
+from nas.core.statefile import write_atomic
 
 if TYPE_CHECKING:
     from nas.core.space import Space
 
 CONFIG = "config.json"
-STATE = "state.pkl"
+STATE = "state.json"
+#: where nas before statefile kept the state, as a pickle: refused, never opened
+OLD_STATE = "state.pkl"
 SUMMARY = "summary.json"
 LOG = "search.log"
 STUDY_DB = "study.db"
@@ -61,24 +66,15 @@ INTERRUPTED = "interrupted"
 # --- small file helpers --------------------------------------------------------------------
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that a reader (or a resume) never sees half a file.
-
-    ``os.replace`` is atomic against a process kill; the data is not fsync'ed, so a power loss
-    may lose the last write (the study's SQLite, in WAL mode with ``synchronous=NORMAL``, makes
-    the same trade).
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def write_json(path: Path, data: Any) -> None:
     write_atomic(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
 
 
 def read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
+        raise NasError(f"{path} is damaged (not JSON: {e})") from None
 
 
 # --- the lock ------------------------------------------------------------------------------
@@ -192,14 +188,22 @@ class RunDir:
         write_json(self.path / CONFIG, dict(config))
 
     def save_state(self, state: Mapping[str, Any]) -> None:
-        """Pickle the driver's state (controller state, told trials, pending genomes)."""
-        write_atomic(self.path / STATE, pickle.dumps(dict(state), protocol=pickle.HIGHEST_PROTOCOL))
+        """Save the driver's state (controller state, told trials, pending genomes), atomically:
+        plain data and tensors only (:mod:`nas.core.statefile`)."""
+        statefile.save(self.path / STATE, dict(state))
 
     def load_state(self) -> dict[str, Any] | None:
+        """The state last saved, or None if there is none yet. A damaged state file, or only
+        the pickle an older nas wrote, raises one NasError line naming the file."""
         path = self.path / STATE
         if not path.exists():
+            if (self.path / OLD_STATE).exists():  # never opened: unpickling runs its code
+                raise NasError(f"run {self.name!r} has {OLD_STATE} (a pickle, from an older "
+                               f"nas); nas never unpickles run files: start a new run")
             return None
-        state: dict[str, Any] = pickle.loads(path.read_bytes())
+        state = statefile.load(path)
+        if not isinstance(state, dict):
+            raise NasError(f"{path} holds a {type(state).__name__}, not a run's state")
         return state
 
     def write_summary(self, summary: Mapping[str, Any]) -> None:

@@ -16,10 +16,10 @@ versions and how to read a checkpoint in plain torch are documented in ``docs/ch
 
 from __future__ import annotations
 
-import os
 import random
 import re
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from nas.core.errors import NasError
 from nas.core.genome import Genome
 from nas.core.space import create_space, validate_genome
+from nas.core.statefile import write_atomic
 from nas.training.data import DataSplits
 from nas.training.recipe import Recipe
 from nas.training.result import Result
@@ -202,16 +203,12 @@ def make_checkpoint(kind: str, state_dict: Mapping[str, Tensor], *, space: str,
 def write_checkpoint(path: str | Path, ckpt: Mapping[str, Any]) -> Path:
     """Write a checkpoint dict (from :func:`make_checkpoint`) to ``path``: to a temporary file
     first, then renamed, so a crash never leaves half a checkpoint."""
-    path = Path(path)
     _check_loadable(dict(ckpt), "checkpoint")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(dict(ckpt), tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_atomic(path, partial(_torch_save, dict(ckpt)))
+
+
+def _torch_save(obj: Any, path: Path) -> None:
+    torch.save(obj, path)
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, genome: Genome,
