@@ -37,7 +37,7 @@ from nas.results.compare import (
     plan,
     result_record,
 )
-from nas.results.export import open_run, run_input, run_records
+from nas.results.runs import open_run, run_input, run_records
 from nas.search.config import SearchConfig
 from nas.search.store import RunDir, RunStudy, write_json
 from nas.training.checkpoint import (

@@ -20,8 +20,11 @@ ray = pytest.importorskip("ray")
 from nas.cli import main  # noqa: E402
 from nas.core.cost import totals  # noqa: E402
 from nas.core.space import create_space, get_space, load_genome  # noqa: E402
-from nas.results.compare import COMPARE_DIR  # noqa: E402
-from nas.results.export import ranked_trials, run_records  # noqa: E402
+from nas.results.runs import (  # noqa: E402
+    COMPARE_DIR,
+    ranked_trials,
+    run_records,
+)
 from nas.search.config import SearchConfig  # noqa: E402
 from nas.search.loop import run_search  # noqa: E402
 from nas.search.store import RunDir  # noqa: E402

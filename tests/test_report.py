@@ -20,9 +20,9 @@ from controllers import create_controller
 from nas.cli import main
 from nas.core.errors import NasError
 from nas.core.space import create_space, get_baseline
-from nas.results.export import ranked_trials, run_records
 from nas.results.plots import pareto_front
 from nas.results.report import max_entropy
+from nas.results.runs import ranked_trials, run_records
 from nas.search.config import SearchConfig, load_data
 from nas.search.loop import run_search
 from nas.search.store import RunDir, RunStudy

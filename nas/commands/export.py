@@ -147,7 +147,7 @@ def resolve(args: argparse.Namespace) -> tuple[list[Item], Path, list[str]]:
 def _from_run(args: argparse.Namespace, options: dict[str, Any]
               ) -> tuple[list[Item], Path, list[str]]:
     from nas.results.compare import trained_checkpoints
-    from nas.results.export import find_trial, open_run, ranked_trials, run_records
+    from nas.results.runs import find_trial, open_run, ranked_trials, run_records
 
     try:
         run = open_run(args.source, args.runs_dir)
@@ -211,7 +211,7 @@ def _run_input(run: RunDir, args: argparse.Namespace) -> tuple[Shape, int]:
     run, never by loading its data."""
     if args.input is not None and args.classes is not None:
         return parse_input_shape(args.input), args.classes
-    from nas.results.export import run_input
+    from nas.results.runs import run_input
 
     shape, classes = run_input(run, fix="give --input CxHxW and --classes N")
     shape = parse_input_shape(args.input) if args.input else shape
