@@ -29,6 +29,7 @@ from torch import nn
 from nas.cli import main
 from nas.core.errors import NasError
 from nas.core.space import get_space
+from nas.core.statefile import write_json
 from nas.evaluators.scratch import ChildJob
 from nas.results.compare import (
     COMPARE_DIR,
@@ -39,7 +40,7 @@ from nas.results.compare import (
 )
 from nas.results.runs import open_run, run_input, run_records
 from nas.search.config import SearchConfig
-from nas.search.store import RunDir, RunStudy, write_json
+from nas.search.store import RunDir, RunStudy
 from nas.training.checkpoint import (
     CHECKPOINT_FORMAT,
     FIELDS,

@@ -245,3 +245,17 @@ def _join(obj: Any, tensors: Mapping[str, torch.Tensor], path: Path) -> Any:
             return tensors[ref]
         return {k: _join(v, tensors, path) for k, v in obj.items()}
     return obj
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    """Write ``data`` as indented JSON, atomically (:func:`write_atomic`)."""
+    return write_atomic(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
+
+
+def read_json(path: str | Path) -> Any:
+    """The JSON in ``path``; a file that is not JSON is one :class:`NasError` line."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
+        raise NasError(f"{path} is damaged (not JSON: {e})") from None

@@ -50,8 +50,8 @@ from nas.core.errors import NasError, ShapeError
 from nas.core.fmt import human, percent
 from nas.core.genome import Genome
 from nas.core.space import Baseline, create_space
+from nas.core.statefile import read_json, write_json
 from nas.results.runs import COMPARE_DIR, ranked_trials, run_records
-from nas.search.store import read_json, write_json
 
 if TYPE_CHECKING:
     from nas.core.netgraph import Shape

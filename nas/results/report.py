@@ -305,9 +305,9 @@ def genome_table(genome: Genome) -> Table:
 
 def compare_section(run: RunDir, out: Path) -> Section | None:
     """The ``nas compare`` table and plots, if the run has been compared."""
+    from nas.core.statefile import read_json
     from nas.results.compare import COLUMNS, PLOTS, Row, table_cells
     from nas.results.runs import COMPARE_DIR
-    from nas.search.store import read_json
 
     directory = run.path / COMPARE_DIR
     if not (directory / "summary.json").is_file():

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import math
 import os
@@ -44,7 +43,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas.core import statefile
 from nas.core.errors import NasError
 from nas.core.genome import Genome
-from nas.core.statefile import write_atomic
+from nas.core.statefile import read_json, write_json
 
 if TYPE_CHECKING:
     from nas.core.space import Space
@@ -61,20 +60,6 @@ LOCK = "lock"
 #: ``status`` user attr of a trial whose child was cut off by a killed or stopped search; it
 #: is FAIL in Optuna's terms but is not a result: the genome is trained again on resume.
 INTERRUPTED = "interrupted"
-
-
-# --- small file helpers --------------------------------------------------------------------
-
-
-def write_json(path: Path, data: Any) -> None:
-    write_atomic(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
-
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_bytes())
-    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
-        raise NasError(f"{path} is damaged (not JSON: {e})") from None
 
 
 # --- the lock ------------------------------------------------------------------------------
