@@ -149,7 +149,7 @@ class NasBench201Space(Space):
         x = stem(nb, x, int(self.options["channels"]))
         for index, (kind, width) in enumerate(self.plan()):
             with nb.scope(f"cells.{index}"):
-                x = _reduction_block(nb, x, width) if kind == "reduction" else _cell(
+                x = reduction_block(nb, x, width) if kind == "reduction" else _cell(
                     nb, x, ops, width)
         return head(nb, x, num_classes)
 
@@ -200,7 +200,7 @@ def _cell(nb: NetBuilder, x: T, ops: list[str], channels: int) -> T:
     return nodes[-1]
 
 
-def _reduction_block(nb: NetBuilder, x: T, channels: int) -> T:
+def reduction_block(nb: NetBuilder, x: T, channels: int) -> T:
     """xautodl's ResNetBasicblock with stride 2: halves the size, sets the width."""
     with nb.scope("conv_a"), nb.scope("op"):
         y = nb.act(x, "relu", name="0")

@@ -162,6 +162,12 @@ def test_piece_keys_drop_the_scope_and_follow_swapped_layers() -> None:
         replacement.bias.add_(1.0)
     piece.get_submodule("op").add_module("7", replacement)
     assert torch.allclose(piece(x), before + 1.0, atol=1e-6)
+    fr = Piece(lambda nb, x: darts.OPS["skip_connect"]("c", nb, x, 4, 2), (4, 6, 6), "c")
+    assert [n for n, _ in fr.named_children()] == ["relu", "conv_1", "shift", "conv_2", "bn"]
+    fr.eval()
+    before = fr(x)
+    fr.bn = torch.nn.ReLU()  # a direct child swapped: the compiled forward sees it too
+    assert (before < 0).any() and (fr(x) >= 0).all()
     with pytest.raises(AssertionError, match="outside the piece's scope"):
         Piece(lambda nb, x: nb.conv(x, 4, 1, name="stray"), (4, 6, 6), "c")
 

@@ -33,7 +33,15 @@ row per edge, one column per candidate op (:attr:`Supernet.groups`); edges of a 
 cell are numbered as DARTS numbers them (:func:`edge_index`).
 
 Spaces register their supernet class by space name (:func:`register_supernet`), like spaces
-and baselines; :func:`create_supernet` builds one, deterministically for a ``seed``.
+and baselines; :func:`create_supernet` builds one, deterministically for a ``seed``::
+
+    net = create_supernet("darts", channels=8, cells=5, seed=0)
+    alpha = net.arch_parameters(generator)  # {"normal": (14, 8), "reduce": (14, 8)}, the method's
+    net(x, space.sample(rng))  # SPOS / ENAS: one path
+    net(x, AllPaths({g: a.softmax(-1) for g, a in alpha.items()}))  # DARTS
+    net(x, HardPath({g: gumbel_hard(a, tau, generator) for g, a in alpha.items()}))  # GDAS
+    genome = net.genome_from_weights(alpha)  # the derived cell
+    space.build(genome).load_state_dict(net.fixed_state_dict(genome))  # its inherited weights
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 This is xautodl's ``TinyNetworkDARTS`` / ``TinyNetworkGDAS`` search network (Dong & Yang 2020)
 built from our fixed network's descriptions: the stem, the residual reduction blocks and the
-head are the fixed network's (:func:`search_spaces.nasbench201.stem`, ``_reduction_block``,
+head are the fixed network's (:func:`search_spaces.nasbench201.stem`, ``reduction_block``,
 ``head``); each edge ``edges.{k}`` of a cell is a :class:`~nas.core.supernet.MixedEdge` whose
 candidates are compiled from :data:`search_spaces.nasbench201.OPS`. Edges are numbered as the
 fixed cell numbers its ``layers.{k}`` and the arch string lists them (``1<-0, 2<-0, 2<-1,
@@ -41,8 +41,8 @@ from search_spaces.nasbench201 import (
     OPS,
     PRIMITIVES,
     NasBench201Space,
-    _reduction_block,
     head,
+    reduction_block,
     stem,
 )
 
@@ -94,7 +94,6 @@ class NasBench201Supernet(Supernet):
         super().__init__(space, input_shape, num_classes, partial_channels)
         plan = space.plan()
         self._check_partial(w for _, w in plan)
-        self.kinds = [kind for kind, _ in plan]
         channels = int(space.options["channels"])
         self.stem = Piece(lambda nb, x: stem(nb, x, channels), input_shape, "stem",
                           where="nasbench201 supernet stem")
@@ -155,7 +154,7 @@ def _reduction(width: int) -> Callable[[NetBuilder, T], T]:
 
     def describe(nb: NetBuilder, x: T) -> T:
         with nb.scope("block"):  # the piece drops the scope: keys as under cells.{index}
-            return _reduction_block(nb, x, width)
+            return reduction_block(nb, x, width)
 
     return describe
 
