@@ -146,27 +146,41 @@ class NasBench201Space(Space):
     def describe(self, genome: Genome, nb: NetBuilder, x: T, num_classes: int) -> T:
         g = self.validate(genome)
         ops = [str(g[d.name]) for d in DECISIONS]
+        x = stem(nb, x, int(self.options["channels"]))
+        for index, (kind, width) in enumerate(self.plan()):
+            with nb.scope(f"cells.{index}"):
+                x = reduction_block(nb, x, width) if kind == "reduction" else _cell(
+                    nb, x, ops, width)
+        return head(nb, x, num_classes)
+
+    def plan(self) -> list[tuple[str, int]]:
+        """The stack after the stem: ``("cell" | "reduction", width)`` per entry of xautodl's
+        ``cells`` list (it numbers the reduction blocks too): N cells per stage, a residual
+        reduction block before stages 2 and 3, widths C, 2C, 4C."""
         c, n = int(self.options["channels"]), int(self.options["cells_per_stage"])
-        with nb.scope("stem"):  # (3, H, W) -> (C, H, W)
-            x = nb.conv(x, c, 3, 1, 1, bias=False, name="0")
-            x = nb.bn(x, name="1")
-        index = 0  # xautodl's cells ModuleList numbers the reduction blocks too
+        out: list[tuple[str, int]] = []
         for stage in range(3):
-            width = c * 2**stage
-            if stage > 0:  # (w/2, H, W) -> (w, H/2, W/2)
-                with nb.scope(f"cells.{index}"):
-                    x = _reduction_block(nb, x, width)
-                index += 1
-            for _ in range(n):
-                with nb.scope(f"cells.{index}"):
-                    x = _cell(nb, x, ops, width)
-                index += 1
-        with nb.scope("lastact"):
-            x = nb.bn(x, name="0")
-            x = nb.act(x, "relu", name="1")
-        x = nb.global_avgpool(x, name="global_pooling")  # (C, H, W) -> (C, 1, 1)
-        x = nb.flatten(x, name="flatten")  # (C,)
-        return nb.linear(x, num_classes, name="classifier")
+            if stage > 0:
+                out.append(("reduction", c * 2**stage))
+            out += [("cell", c * 2**stage)] * n
+        return out
+
+
+def stem(nb: NetBuilder, x: T, channels: int) -> T:
+    """``stem``: 3x3 conv and BN, (3, H, W) -> (C, H, W)."""
+    with nb.scope("stem"):
+        x = nb.conv(x, channels, 3, 1, 1, bias=False, name="0")
+        return nb.bn(x, name="1")
+
+
+def head(nb: NetBuilder, x: T, num_classes: int) -> T:
+    """``lastact`` (BN, ReLU), global average pooling, the classifier: (C, H, W) -> (classes,)."""
+    with nb.scope("lastact"):
+        x = nb.bn(x, name="0")
+        x = nb.act(x, "relu", name="1")
+    x = nb.global_avgpool(x, name="global_pooling")  # (C, H, W) -> (C, 1, 1)
+    x = nb.flatten(x, name="flatten")  # (C,)
+    return nb.linear(x, num_classes, name="classifier")
 
 
 def _cell(nb: NetBuilder, x: T, ops: list[str], channels: int) -> T:
@@ -186,7 +200,7 @@ def _cell(nb: NetBuilder, x: T, ops: list[str], channels: int) -> T:
     return nodes[-1]
 
 
-def _reduction_block(nb: NetBuilder, x: T, channels: int) -> T:
+def reduction_block(nb: NetBuilder, x: T, channels: int) -> T:
     """xautodl's ResNetBasicblock with stride 2: halves the size, sets the width."""
     with nb.scope("conv_a"), nb.scope("op"):
         y = nb.act(x, "relu", name="0")

@@ -47,3 +47,13 @@ def test_trainer_bench_trains_on_cifar(tmp_path: Path) -> None:
 def test_search_overhead_bench_runs(tmp_path: Path) -> None:
     out = _run("bench/search_overhead.py", "--quick", tmp_path=tmp_path)
     assert "overhead" in out
+
+
+@pytest.mark.slow
+def test_supernet_memory_bench_prints_its_table(tmp_path: Path) -> None:
+    out = _run("bench/supernet_memory.py", "--quick", "--spaces", "nasbench201",
+               tmp_path=tmp_path)
+    rows = [line for line in out.splitlines() if line.startswith("| nasbench201")]
+    assert [r.split(" | ")[3] for r in rows] == ["single path", "all paths (DARTS)",
+                                                 "partial K=4"]
+    assert "failed" not in out

@@ -15,15 +15,19 @@ from nas.testing.spaces import check_space
 SPACES = list_spaces()
 # Network-level options that keep 200 forward/backward passes cheap without changing the
 # decisions: NAS-Bench-201's full 15-cell network is checked in tests/test_nasbench201.py.
-CHEAP = {"nasbench201": {"channels": 8, "cells_per_stage": 1}}
+CHEAP = {"nasbench201": {"channels": 8, "cells_per_stage": 1},
+         "darts": {"channels": 4, "cells": 3}}
+# darts compiles ~130 layers per genome (0.1-0.2 s): 50 genomes, every one of which builds.
+SAMPLES = {"darts": 50}
 
 
 @pytest.mark.parametrize("name", SPACES)
 def test_sampled_genomes_build_or_are_rejected_clearly(name: str) -> None:
     torch.manual_seed(0)
-    report = check_space(create_space(name, **CHEAP.get(name, {})), n=200, seed=0)
-    assert report.built + report.rejected == 200
-    assert report.built >= 100, f"{name}: only {report.built}/200 sampled genomes build"
+    n = SAMPLES.get(name, 200)
+    report = check_space(create_space(name, **CHEAP.get(name, {})), n=n, seed=0)
+    assert report.built + report.rejected == n
+    assert report.built >= n // 2, f"{name}: only {report.built}/{n} sampled genomes build"
 
 
 @pytest.mark.parametrize("name", SPACES)

@@ -3,6 +3,13 @@
 Importing this package registers every baseline (``nas baselines`` lists them).
 """
 
-from search_spaces.classics import alexnet_vgg, googlenet, mobilenets, nasnets, resnets
+from search_spaces.classics import (
+    alexnet_vgg,
+    darts_cells,
+    googlenet,
+    mobilenets,
+    nasnets,
+    resnets,
+)
 
-__all__ = ["alexnet_vgg", "googlenet", "mobilenets", "nasnets", "resnets"]
+__all__ = ["alexnet_vgg", "darts_cells", "googlenet", "mobilenets", "nasnets", "resnets"]
