@@ -24,7 +24,9 @@ Life cycle, as the search drives it::
     evaluator.open()             # load what it needs (data, a table): user errors raise here,
                                  # before the run directory exists or Ray starts
     evaluator.load_state_dict(state)    # on resume, what state_dict() returned last time
-    evaluator.start(history)     # acquire compute (Ray workers ...); history: earlier results
+    evaluator.start(history)     # acquire compute (Ray workers ...), run a long phase
+                                 # (train a supernet); history: earlier results
+    evaluator.proposals()        # genomes its own method derived, judged first
     ... submit / wait ...
     evaluator.cancel()           # on interruption: children in flight are abandoned
     evaluator.close()            # always; idempotent
@@ -37,7 +39,7 @@ import os
 import socket
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
@@ -125,6 +127,9 @@ class Context:
     early_stop: str | None = None  # one of nas.core.objective.PRUNERS, or None
     metrics: tuple[str, ...] = ()  # metrics the run needs besides accuracy (costs)
     workdir: Path | None = None  # where the evaluator may keep files; None: memory only
+    #: tell the run what a long phase is doing (e.g. "supernet epoch 3/50, loss 1.23"): the
+    #: live view shows it and search.log keeps it; the search sets it, a no-op otherwise
+    report: Callable[[str], None] = field(default=lambda message: None, repr=False)
     _data: DataSplits | None = field(default=None, repr=False)
 
     def data(self) -> DataSplits:
@@ -163,6 +168,12 @@ class Evaluator(ABC):
               jobs: int | None = None) -> None:
         """Acquire compute. ``history``: the run's finished evaluations of earlier sessions;
         ``jobs``: at most this many will be submitted (None: unknown), so start no more."""
+
+    def proposals(self) -> list[Genome]:
+        """Genomes the evaluator's own method found (a one-shot method that derives an
+        architecture, such as DARTS): the search judges these first, before it asks the
+        controller. Called once, after :meth:`start`."""
+        return []
 
     def cancel(self) -> None:  # noqa: B027 (optional hook)
         """Abandon the children in flight (the search was interrupted)."""

@@ -199,6 +199,16 @@ class Search:
         self.progress.session_start = self.session_start
         self.save()
 
+    def take_proposals(self) -> None:
+        """Queue the genomes the evaluator's method derived, before any proposal of the
+        controller's (each becomes a trial; ones already judged are answered as revisits)."""
+        derived = [self.space.validate(g) for g in self.evaluator.proposals()]
+        fresh = [g for g in derived if g not in self.queue]
+        if fresh:
+            log.info("%s derived %d genome(s): %s", self.evaluator.name, len(fresh),
+                     ", ".join(g.id for g in fresh))
+            self.queue.extendleft(reversed(fresh))
+
     def history(self) -> list[Evaluation]:
         """The run's finished children as evaluations (for an evaluator that learns from
         them, e.g. early stopping's rungs)."""
@@ -540,10 +550,17 @@ def _drive(run: RunDir | None, config: SearchConfig, controller: Controller,
         search.resume()
     else:
         search.save()
+    def report(message: str) -> None:  # a long phase of the evaluator, on the view and log
+        log.info("%s: %s", evaluator.name, message)
+        progress.note = message
+        view.update(progress)
+
+    evaluator.context.report = report
     try:
+        view.start(progress)
         if search.may_start() or search.queue:
             evaluator.start(search.history(), jobs=search.jobs_left())
-        view.start(progress)
+            search.take_proposals()
         search.loop()
     except BaseException:
         search.interrupt()
