@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 from torchvision.ops import SqueezeExcitation
 
-from nas import GenomeError, NasError, NetBuilder, create_space, get_baseline, get_space, totals
+from nas import NasError, NetBuilder, create_space, get_baseline, get_space, totals
 from nas.core.cost import layer_table
 from nas.core.netgraph import T
 from search_spaces.resnet import basic_block, bottleneck
