@@ -1,5 +1,15 @@
 """The built-in search spaces; importing this package registers them all."""
 
-from search_spaces import inception, mobilenet, nasbench201, nasnet, resnet, vgg
+from search_spaces import (
+    convnet,
+    densenet,
+    inception,
+    mobilenet,
+    nasbench201,
+    nasnet,
+    resnet,
+    vgg,
+)
 
-__all__ = ["inception", "mobilenet", "nasbench201", "nasnet", "resnet", "vgg"]
+__all__ = ["convnet", "densenet", "inception", "mobilenet", "nasbench201", "nasnet", "resnet",
+           "vgg"]

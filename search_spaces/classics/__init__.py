@@ -3,6 +3,14 @@
 Importing this package registers every baseline (``nas baselines`` lists them).
 """
 
-from search_spaces.classics import alexnet_vgg, googlenet, mobilenets, nasnets, resnets
+from search_spaces.classics import (
+    alexnet_vgg,
+    densenets,
+    googlenet,
+    lenet_zfnet,
+    mobilenets,
+    nasnets,
+    resnets,
+)
 
-__all__ = ["alexnet_vgg", "googlenet", "mobilenets", "nasnets", "resnets"]
+__all__ = ["alexnet_vgg", "densenets", "googlenet", "lenet_zfnet", "mobilenets", "nasnets", "resnets"]
