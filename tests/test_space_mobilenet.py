@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 
 import pytest
@@ -41,19 +42,23 @@ def attrs(net: NetGraph, layer: str) -> dict:
 def test_decisions_are_flat_categorical_and_per_stage() -> None:
     assert isinstance(get_space("mobilenet"), MobileNetSpace)
     names = [d.name for d in SPACE.decisions]
-    assert names[:2] == ["stem_width", "activation"] and names[-1] == "head_width"
-    per_stage = ["kind", "depth", "width", "stride", "kernel", "expand"]
-    assert names[2:-1] == [f"stage{i}_{w}" for i in range(1, NUM_STAGES + 1) for w in per_stage]
+    assert names[:2] == ["stem_width", "activation"] and names[-2:] == ["head_width", "head_fc"]
+    per_stage = ["kind", "depth", "width", "stride", "kernel", "expand", "expand_first", "se",
+                 "act"]
+    assert names[2:-2] == [f"stage{i}_{w}" for i in range(1, NUM_STAGES + 1) for w in per_stage]
     assert SPACE.decision("stage4_kernel").options == (3, 5, 7)
     assert SPACE.decision("stage1_kind").options == BLOCKS == tuple(BLOCK_BUILDERS)
 
 
 @pytest.mark.parametrize("stage", range(NUM_STAGES))
 def test_stage_widths_are_v2_width_multipliers_plus_v1(stage: int) -> None:
-    """Each stage offers MobileNetV2's width at multipliers 0.35-1, and v1's where it has one."""
+    """Each stage offers MobileNetV2's width at multipliers 0.35-1, v1's where it has one, and
+    MobileNetV3-Large's and EfficientNet-B0's."""
     v2 = (16, 24, 32, 64, 96, 160, 320)[stage]
     v1 = (64, 128, 256, None, 512, 512, 1024)[stage]
-    expected = {_make_divisible(v2 * a, 8) for a in (0.35, 0.5, 0.75, 1.0)}
+    v3 = (16, 24, 40, 80, 80, 112, 160)[stage]
+    b0 = (16, 24, 40, 80, 112, 192, 320)[stage]
+    expected = {_make_divisible(v2 * a, 8) for a in (0.35, 0.5, 0.75, 1.0)} | {v3, b0}
     if v1 is not None:
         expected.add(v1)
     assert STAGE_WIDTHS[stage] == tuple(sorted(expected))
@@ -63,7 +68,8 @@ def test_genome_from_stages_round_trips_and_fills_left_out_stages() -> None:
     stage = Stage("inverted_residual", 2, 24, 2, 5, 3)
     genome = one_stage(stage)
     stages = MobileNetSpace.stages(genome)
-    assert stages[2] == stage
+    # the defaults are filled in: the first block expands as the others, the network's act
+    assert stages[2] == dataclasses.replace(stage, expand_first=3, act="relu6")
     assert [s.depth for s in stages] == [0, 0, 2, 0, 0, 0, 0]
     with pytest.raises(GenomeError, match="at most 7 stages"):
         SPACE.genome_from_stages(32, [stage] * 8, head_width=0, activation="relu")
