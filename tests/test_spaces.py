@@ -15,14 +15,22 @@ SPACES = list_spaces()
 # Network-level options that keep 200 forward/backward passes cheap without changing the
 # decisions: NAS-Bench-201's full 15-cell network is checked in tests/test_nasbench201.py.
 CHEAP = {"nasbench201": {"channels": 8, "cells_per_stage": 1}}
+# Samples per space (default 200): fewer for the spaces whose uniform samples are the most
+# expensive to build and run (Inception-ResNet's 20-module groups, DenseNets at full CIFAR
+# resolution, wide plain convnets); each of them builds every sample (tests/test_space_*.py
+# check more genomes, as graphs only), so fewer samples still cover every kind of block.
+SAMPLES = {"inception": 60, "densenet": 60, "convnet": 80, "resnet": 100}
 
 
 @pytest.mark.parametrize("name", SPACES)
 def test_sampled_genomes_build_or_are_rejected_clearly(name: str) -> None:
     torch.manual_seed(0)
-    report = check_space(create_space(name, **CHEAP.get(name, {})), n=200, seed=0)
-    assert report.built + report.rejected == 200
-    assert report.built >= 100, f"{name}: only {report.built}/200 sampled genomes build"
+    n = SAMPLES.get(name, 200)
+    report = check_space(create_space(name, **CHEAP.get(name, {})), n=n, seed=0)
+    assert report.built + report.rejected == n
+    assert report.built >= n // 2, f"{name}: only {report.built}/{n} sampled genomes build"
+    if name in SAMPLES:  # these spaces reject no genome at all (at 3x32x32)
+        assert report.built == n, report.reasons[:3]
 
 
 @pytest.mark.parametrize("name", SPACES)

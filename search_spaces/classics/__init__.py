@@ -7,10 +7,11 @@ from search_spaces.classics import (
     alexnet_vgg,
     densenets,
     googlenet,
+    inceptions,
     lenet_zfnet,
     mobilenets,
     nasnets,
     resnets,
 )
 
-__all__ = ["alexnet_vgg", "densenets", "googlenet", "lenet_zfnet", "mobilenets", "nasnets", "resnets"]
+__all__ = ["alexnet_vgg", "densenets", "googlenet", "inceptions", "lenet_zfnet", "mobilenets", "nasnets", "resnets"]
