@@ -463,10 +463,12 @@ def v4_a(nb: NetBuilder, x: T, c: Convs) -> T:
     return nb.concat(outs, name="concat")
 
 
-def v4_reduction_a(nb: NetBuilder, x: T, c: Convs, k: int = 192, l: int = 224, m: int = 256,
-                   n: int = 384) -> T:
-    """Reduction-A (35 -> 17): n 3x3/2 | k 1x1, l 3x3, m 3x3/2 | max pool -> n + m + C."""
-    outs = _branches(nb, x, [[(n, 3, 0)], [(k, 1, 0), (l, 3, 1), (m, 3, 0)]], c, stride=2,
+def v4_reduction_a(nb: NetBuilder, x: T, c: Convs,
+                   klmn: tuple[int, int, int, int] = (192, 224, 256, 384)) -> T:
+    """Reduction-A (35 -> 17) with the paper's filter banks k, l, m, n (its Table 1):
+    n 3x3/2 | k 1x1, l 3x3, m 3x3/2 | max pool -> n + m + C."""
+    k, l_, m, n = klmn
+    outs = _branches(nb, x, [[(n, 3, 0)], [(k, 1, 0), (l_, 3, 1), (m, 3, 0)]], c, stride=2,
                      pool="max")
     return nb.concat(outs, name="concat")
 
@@ -545,7 +547,7 @@ def block8(nb: NetBuilder, x: T, c: Convs, relu: bool = True) -> T:
 
 def resnet_reduction_a(nb: NetBuilder, x: T, c: Convs) -> T:
     """Mixed_6a (35 -> 17): Reduction-A with k, l, m, n = 256, 256, 384, 384."""
-    return v4_reduction_a(nb, x, c, k=256, l=256, m=384, n=384)
+    return v4_reduction_a(nb, x, c, (256, 256, 384, 384))
 
 
 def resnet_reduction_b(nb: NetBuilder, x: T, c: Convs) -> T:

@@ -318,9 +318,9 @@ class MobileNetSpace(Space):
                 continue
             build = BLOCK_BUILDERS[stage.kind]
             for b in range(stage.depth):
+                first = stage.expand if stage.expand_first is None else stage.expand_first
                 spec = BlockSpec(stage.width, stage.stride if b == 0 else 1, stage.kernel,
-                                 stage.expand_first if b == 0 else stage.expand, stage.se,
-                                 stage.act or act)
+                                 first if b == 0 else stage.expand, stage.se, stage.act or act)
                 # EfficientNet nests a stage's blocks (features.S.B); V2 and V3 number them
                 scope = (f"features.{index}.{b}" if layout.names == "efficientnet"
                          else f"features.{index + b}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 from nas.commands._common import console, examples, human, parse_input_shape, print_json
@@ -63,7 +64,7 @@ def select(names: list[str], families: set[str] | None, spaces: set[str] | None
             and (not spaces or b.genome.space in spaces)]
 
 
-def baseline_row(b: Baseline, shape: tuple[int, int, int] | None = None,
+def baseline_row(b: Baseline, shape: Sequence[int] | None = None,
                  classes: int | None = None) -> dict[str, Any]:
     """One network's costs at ``shape`` / ``classes`` (default: its design), as plain data.
 
@@ -72,7 +73,7 @@ def baseline_row(b: Baseline, shape: tuple[int, int, int] | None = None,
     """
     from nas.core.cost import totals
 
-    shape = tuple(shape or b.input_shape)  # type: ignore[assignment]
+    shape = tuple(shape or b.input_shape)
     classes = classes or b.num_classes
     row: dict[str, Any] = {
         "name": b.name, "family": b.group, "space": b.genome.space,
@@ -107,7 +108,7 @@ def torchvision_reference(b: Baseline) -> tuple[int, float | None] | None:
         model = getattr(torchvision.models, b.torchvision)(weights=None, **b.torchvision_kwargs)
     params = sum(p.numel() for p in model.parameters())
     weights = torchvision.models.get_model_weights(b.torchvision)
-    ops = weights.DEFAULT.meta.get("_ops")  # type: ignore[attr-defined]
+    ops = weights.DEFAULT.meta.get("_ops")
     return params, ops
 
 

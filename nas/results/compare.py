@@ -60,7 +60,16 @@ if TYPE_CHECKING:
 
 COMPARE_DIR = "compare"
 RESULT_FORMAT = "nas.compare/1"
-DEFAULT_BASELINES = ("resnet18", "resnet34")
+DEFAULT_BASELINES = ("resnet18", "resnet34")  # on ImageNet-sized images
+SMALL_IMAGE_BASELINES = ("resnet20", "resnet56")  # He et al.'s CIFAR ResNets, on <= 64x64
+SMALL_IMAGE = 64  # the largest side for which the CIFAR ResNets are the default
+
+
+def default_baselines(input_shape: Sequence[int]) -> tuple[str, ...]:
+    """The ResNets a run is compared with unless told otherwise: He et al.'s CIFAR ResNet-20
+    and -56 on small images (CIFAR's 32x32, digits' 8x8), torchvision's ResNet-18 and -34
+    (ImageNet stems) on larger ones."""
+    return SMALL_IMAGE_BASELINES if max(input_shape[1:]) <= SMALL_IMAGE else DEFAULT_BASELINES
 PLOTS = {"params": "accuracy_vs_params.png", "flops": "accuracy_vs_flops.png",
          "curves": "learning_curves.png"}
 
@@ -406,14 +415,16 @@ def check_fits(contenders: Sequence[Contender], data: DataSplits) -> None:
             raise NasError(f"{c.label} does not fit {data.name} images ({shape}): {e}") from None
 
 
-def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]],
+def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]] | None = None,
                 config: CompareConfig | None = None, *,
                 on_plan: Callable[[int, int], None] | None = None,
                 on_done: Callable[[Retraining, dict[str, Any]], None] | None = None
                 ) -> CompareResult:
     """Compare the run's top architectures with ``baselines`` (label, baseline); see the
-    module docstring. ``on_plan(to_train, reused)`` is called once the work is known and
+    module docstring. ``baselines=None`` compares with :func:`default_baselines` for the run's
+    data. ``on_plan(to_train, reused)`` is called once the work is known and
     ``on_done(job, record)`` after each retraining (progress bars)."""
+    from nas.core.space import get_baseline
     from nas.results.export import run_records
     from nas.search.config import SearchConfig, load_data, resolve_recipe
 
@@ -425,6 +436,9 @@ def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]],
     if not found:
         raise NasError(f"run {run.name!r} has no completed child yet; wait for the search "
                        f"or resume it (nas search --resume {run.name})")
+    data = load_data(search)
+    if baselines is None:
+        baselines = [(n, get_baseline(n)) for n in default_baselines(data.input_shape)]
     contenders = found + [baseline_contender(label, b) for label, b in baselines]
     labels = [c.label for c in contenders]
     duplicate = next((x for x in labels if labels.count(x) > 1), None)
@@ -436,7 +450,6 @@ def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]],
     seeds = [int(recipe["seed"]) + i for i in range(config.seeds)]
     data_spec = {"dataset": search.dataset, "data_dir": search.data_dir, "limit": search.limit}
     budget = {"epochs": epochs}
-    data = load_data(search)
     check_fits(contenders, data)
 
     directory = run.path / COMPARE_DIR

@@ -14,4 +14,5 @@ from search_spaces.classics import (
     resnets,
 )
 
-__all__ = ["alexnet_vgg", "densenets", "googlenet", "inceptions", "lenet_zfnet", "mobilenets", "nasnets", "resnets"]
+__all__ = ["alexnet_vgg", "densenets", "googlenet", "inceptions", "lenet_zfnet", "mobilenets",
+           "nasnets", "resnets"]
