@@ -8,8 +8,8 @@ import torchvision
 from torch import nn
 
 from nas.core.cost import layer_table, totals
-from nas.core.netgraph import NetGraph
 from nas.core.errors import GenomeError
+from nas.core.netgraph import NetGraph
 from nas.core.space import create_space, get_baseline, list_baselines
 from nas.testing.spaces import check_genome
 
