@@ -34,9 +34,10 @@ from typing import Any
 
 import ray
 
+from nas.evaluators.scratch import TrainEvaluator
 from nas.search.config import SearchConfig
 from nas.search.live import LineView
-from nas.search.loop import run_search
+from nas.search.loop import make_context, run_search
 from nas.search.store import RunStudy
 
 SECONDS = float(os.environ.get("NAS_BENCH_CHILD_SECONDS", "10"))
@@ -74,8 +75,10 @@ def measure(config: SearchConfig, ray_args: dict[str, Any]) -> dict[str, float]:
     try:
         with tempfile.TemporaryDirectory() as runs:
             t0 = time.time()
+            sleeper = TrainEvaluator(make_context(config), child_fn=sleeping_child)
             result = run_search(config, name="bench", runs_dir=runs, view=Quiet(),
-                                child_fn=sleeping_child)
+                                evaluator=sleeper)
+            assert result.run is not None
             t_end = time.time()
             records = RunStudy.open(result.run.storage_url, "bench", None).records()
     finally:

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nas import get_baseline, get_space
-from nas.core.genome import Genome
+from nas.core.space import load_genome
 from nas.training.data import DataSplits, Split, load_dataset
 from nas.training.device import describe, pick_device, synchronize
 from nas.training.loop import train, train_genome
@@ -47,7 +47,7 @@ from nas.training.recipe import Budget, Recipe
 
 CIFAR_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10"
 #: the ResNet-20-like genome, also the README's CIFAR-stem baseline for ``nas compare``
-RESNET20ISH = Genome.load(Path(__file__).resolve().parents[1] / "docs" / "genomes" /
+RESNET20ISH = load_genome(Path(__file__).resolve().parents[1] / "docs" / "genomes" /
                           "resnet20_like.json")
 
 

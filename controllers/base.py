@@ -24,11 +24,15 @@ exactly where the old one stopped (same next proposals).
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
+import json
+import random
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
+from nas.core.config import make_config
 from nas.core.errors import NasError
 from nas.core.genome import Genome
 from nas.core.registry import Registry
@@ -96,47 +100,119 @@ class Controller(ABC):
     # --- state ---------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume: a picklable snapshot (later calls do not change it)."""
+        """Everything needed to resume, as plain data (:mod:`nas.core.statefile`: dicts with
+        str keys, lists, str, int, float, bool, None and tensors; no tuples): a snapshot that
+        later calls do not change.
+
+        Its public keys are ``controller``, ``space``, ``seed``, ``config`` and ``describe``
+        (:meth:`describe`, for reports); the rest is the controller's own (:meth:`_state`).
+        """
+        own = self._state()
+        clash = sorted(set(own) & set(PUBLIC_KEYS))
+        if clash:
+            raise TypeError(f"{type(self).__name__}._state uses the public key(s) {clash}")
         return {"controller": self.name, "space": self.space.name, "seed": self.seed,
-                "config": dataclasses.asdict(self.config), **self._state()}
+                "config": _plain(dataclasses.asdict(self.config)), "describe": self.describe(),
+                **own}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Continue from ``state`` (from a controller of the same name, space and options)."""
+        """Continue from ``state`` (from a controller of the same name, space and options).
+
+        The state may come from a file someone else wrote: anything that does not fit this
+        controller raises one NasError line.
+        """
         for key, mine in (("controller", self.name), ("space", self.space.name)):
             if state.get(key) != mine:
                 raise NasError(f"cannot load a state saved by {key} {state.get(key)!r} into "
                                f"{key} {mine!r}")
-        if state.get("config") != dataclasses.asdict(self.config):
-            options = dataclasses.asdict(self.config)
+        options = _plain(dataclasses.asdict(self.config))
+        if state.get("config") != options:
             raise NasError(f"controller {self.name!r}: the saved state has options "
                            f"{state.get('config')}, this controller {options}; create it with the "
                            f"saved options to resume")
-        self.seed = int(state["seed"])
-        self._load_state(state)
+        try:
+            self.seed = int(state["seed"])
+            self._load_state(state)
+        except NasError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as e:
+            what = f"{type(e).__name__}: {e}".splitlines()[0]
+            raise NasError(f"controller {self.name!r}: the saved state is damaged ({what}); "
+                           "start a new run") from None
+
+    def describe(self) -> dict[str, Any]:
+        """What reports show about this controller, as JSON data (e.g. rl's entropy per
+        update). Public and read by reports; :meth:`_state` is not. Nothing by default."""
+        return {}
 
     @abstractmethod
     def _state(self) -> dict[str, Any]:
-        """The subclass's part of :meth:`state_dict` (copied, picklable)."""
+        """The subclass's part of :meth:`state_dict` (copied; plain data and tensors)."""
 
     @abstractmethod
     def _load_state(self, state: Mapping[str, Any]) -> None:
-        """Restore the subclass's part of the state."""
+        """Restore the subclass's part of the state (exactly: the same next proposals)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(space={self.space.name!r}, seed={self.seed}, {self.config})"
 
 
-def make_config(cls: type[Any], options: Mapping[str, Any], what: str) -> Any:
-    """``cls(**options)``, with unknown options named in a :class:`NasError`."""
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(options) - fields)
-    if unknown:
-        known = ", ".join(sorted(fields)) or "none"
-        raise NasError(f"{what} has no option(s) {', '.join(unknown)}; known: {known}")
-    try:
-        return cls(**options)
-    except TypeError as e:  # a wrong type that __post_init__ did not catch
-        raise NasError(f"{what}: bad options {dict(options)} ({e})") from None
+#: the keys of :meth:`Controller.state_dict` that are the interface, not the controller's own
+PUBLIC_KEYS = ("controller", "space", "seed", "config", "describe")
+
+
+def _plain(options: Mapping[str, Any]) -> Any:
+    """Options as JSON gives them back (tuples as lists), so that saved and current compare."""
+    return json.loads(json.dumps(options))
+
+
+def checked_indices(space: Space, indices: Any) -> list[int]:
+    """``indices`` if they are option indices of ``space`` (one in range per decision), else
+    ValueError: for a state read from a file."""
+    ok = (isinstance(indices, list) and len(indices) == len(space.decisions)
+          and all(type(i) is int and 0 <= i < len(d.options)
+                  for i, d in zip(indices, space.decisions)))
+    if not ok:
+        raise ValueError(f"{str(indices)[:60]} are not option indices of space {space.name!r}")
+    return list(indices)
+
+
+def rng_state(rng: random.Random) -> list[Any]:
+    """``rng``'s state as plain data: [version, [625 ints], gauss_next]."""
+    version, internal, gauss = rng.getstate()
+    return [version, list(internal), gauss]
+
+
+def set_rng_state(rng: random.Random, state: Sequence[Any]) -> None:
+    """Restore a state from :func:`rng_state` (``random`` checks its shape and types)."""
+    version, internal, gauss = state
+    rng.setstate((version, tuple(internal), gauss))
+
+
+def optimizer_state(optimizer: Any) -> dict[str, Any]:
+    """A torch optimizer's ``state_dict`` as plain data (a copy): per-parameter state keyed by
+    str, tuples (Adam's betas) as lists."""
+    sd = optimizer.state_dict()
+    return {"state": {str(k): copy.deepcopy(dict(v)) for k, v in sd["state"].items()},
+            "param_groups": [_lists(g) for g in sd["param_groups"]]}
+
+
+def load_optimizer_state(optimizer: Any, state: Mapping[str, Any]) -> None:
+    """Restore a state from :func:`optimizer_state`: keys back to ints, and back to tuples
+    where the optimizer's own groups have tuples."""
+    now = optimizer.state_dict()["param_groups"]
+    groups = [{k: tuple(v) if isinstance(mine.get(k), tuple) else v for k, v in saved.items()}
+              for saved, mine in zip(state["param_groups"], now, strict=True)]
+    optimizer.load_state_dict({"state": {int(k): dict(v) for k, v in state["state"].items()},
+                               "param_groups": groups})
+
+
+def _lists(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {k: _lists(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_lists(v) for v in obj]
+    return obj
 
 
 @contextlib.contextmanager

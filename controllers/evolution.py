@@ -18,7 +18,13 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from controllers.base import Controller, register_controller
+from controllers.base import (
+    Controller,
+    checked_indices,
+    register_controller,
+    rng_state,
+    set_rng_state,
+)
 from nas.core.errors import NasError
 from nas.core.genome import Genome
 from nas.core.objective import FAILED_REWARD
@@ -77,10 +83,12 @@ class RegularizedEvolution(Controller):
             self.population.popleft()  # the oldest dies, however fit
 
     def _state(self) -> dict[str, Any]:
-        return {"rng": self.rng.getstate(), "population": list(self.population),
+        return {"rng": rng_state(self.rng),
+                "population": [[list(i), f] for i, f in self.population],  # oldest first
                 "proposed": self.proposed}
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
-        self.rng.setstate(state["rng"])
-        self.population = deque((tuple(i), float(f)) for i, f in state["population"])
+        set_rng_state(self.rng, state["rng"])
+        self.population = deque((tuple(checked_indices(self.space, i)), float(f))
+                                for i, f in state["population"])
         self.proposed = int(state["proposed"])

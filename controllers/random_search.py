@@ -10,7 +10,7 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from controllers.base import Controller, register_controller
+from controllers.base import Controller, register_controller, rng_state, set_rng_state
 from nas.core.genome import Genome
 from nas.core.space import Space
 
@@ -31,7 +31,7 @@ class RandomSearch(Controller):
         self.space.validate(genome)  # results are ignored, but a foreign genome is an error
 
     def _state(self) -> dict[str, Any]:
-        return {"rng": self.rng.getstate()}
+        return {"rng": rng_state(self.rng)}
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
-        self.rng.setstate(state["rng"])
+        set_rng_state(self.rng, state["rng"])

@@ -25,7 +25,6 @@ last points of accuracy weigh more. A failed child counts as reward 0.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import time
 from collections.abc import Mapping, Sequence
@@ -34,7 +33,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from controllers.base import Controller, one_thread, register_controller
+from controllers.base import (
+    Controller,
+    checked_indices,
+    load_optimizer_state,
+    one_thread,
+    optimizer_state,
+    register_controller,
+)
 from nas.core.errors import NasError
 from nas.core.genome import Genome
 from nas.core.objective import FAILED_REWARD
@@ -223,20 +229,26 @@ class PolicyGradient(Controller):
                 choices[0, t] = int(p.argmax())
         return out
 
+    def describe(self) -> dict[str, Any]:
+        """For reports: ``history``, one record per policy update (update, time, the batch's
+        mean policy entropy in nats summed over decisions, mean reward, baseline)."""
+        return {"history": [dict(h) for h in self.history]}
+
     def _state(self) -> dict[str, Any]:
-        return {"policy": copy.deepcopy(self.policy.state_dict()),
-                "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+        return {"policy": {k: v.detach().clone() for k, v in self.policy.state_dict().items()},
+                "optimizer": optimizer_state(self.optimizer),
                 "generator": self.generator.get_state(),
                 "baseline": self.baseline,
-                "buffer": [(list(i), r) for i, r in self.buffer],
+                "buffer": [[list(i), r] for i, r in self.buffer],
                 "updates": self.updates,
                 "history": [dict(h) for h in self.history]}
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
         self.policy.load_state_dict(state["policy"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.optimizer, state["optimizer"])
         self.generator.set_state(state["generator"])
-        self.baseline = state["baseline"]
-        self.buffer = [(list(i), float(r)) for i, r in state["buffer"]]
+        baseline = state["baseline"]
+        self.baseline = None if baseline is None else float(baseline)
+        self.buffer = [(checked_indices(self.space, i), float(r)) for i, r in state["buffer"]]
         self.updates = int(state["updates"])
-        self.history = [dict(h) for h in state.get("history", [])]  # absent in older states
+        self.history = [{k: float(v) for k, v in h.items()} for h in state["history"]]

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
 
 from nas import Genome, NasError, get_space
 from nas.cli import main
-from nas.evaluators.table import TabularEvaluator, shipped_table
+from nas.evaluators.base import Evaluation
+from nas.evaluators.table import Table, TableEvaluator, shipped_table
 from nas.search.benchmark import ControllerSpec, parse_specs, run_benchmark, run_controller
 
 SPACE = get_space("nasbench201")
@@ -19,8 +22,8 @@ BEST = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|"
 
 
 @pytest.fixture(scope="module")
-def evaluator() -> TabularEvaluator:
-    return TabularEvaluator(shipped_table("nasbench201"), SPACE)
+def evaluator() -> Table:
+    return Table(shipped_table("nasbench201"), SPACE)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -31,7 +34,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 # --- the tabular evaluator -----------------------------------------------------------------
 
-def test_shipped_table_answers_like_a_trainer(evaluator: TabularEvaluator) -> None:
+def test_shipped_table_answers_like_a_trainer(evaluator: Table) -> None:
     assert len(evaluator) == 15625
     best, accuracy = evaluator.best()
     assert SPACE.to_arch_str(best) == BEST and accuracy == pytest.approx(94.3733, abs=1e-3)
@@ -52,53 +55,53 @@ def test_shipped_table_answers_like_a_trainer(evaluator: TabularEvaluator) -> No
 def test_malformed_tables_raise_one_clear_error(tmp_path: Path, text: str,
                                                  message: str) -> None:
     with pytest.raises(NasError, match=message):
-        TabularEvaluator(write(tmp_path, text), SPACE)
+        Table(write(tmp_path, text), SPACE)
 
 
 def test_missing_table_and_missing_arch(tmp_path: Path) -> None:
     with pytest.raises(NasError, match="table file not found"):
-        TabularEvaluator(tmp_path / "nope.csv", SPACE)
-    small = TabularEvaluator(write(tmp_path, f"arch,test_accuracy\n{BEST},94.37\n"), SPACE)
+        Table(tmp_path / "nope.csv", SPACE)
+    small = Table(write(tmp_path, f"arch,test_accuracy\n{BEST},94.37\n"), SPACE)
     other = SPACE.from_arch_str(BEST.replace("skip_connect", "none"))
     with pytest.raises(NasError, match=r"arch \|nor_conv_3x3~0\|.* is not in table .*1 archs"):
         small.accuracy(other)
     with pytest.raises(NasError, match="no table ships for space 'vgg'"):
         shipped_table("vgg")
     with pytest.raises(NasError, match="space 'vgg' has no arch strings"):
-        TabularEvaluator(shipped_table("nasbench201"), "vgg")
+        Table(shipped_table("nasbench201"), "vgg")
 
 
 # --- counting queries ----------------------------------------------------------------------
 
-class CountingEvaluator(TabularEvaluator):
+class CountingEvaluator(TableEvaluator):
     """Records every look-up, to check what the benchmark counts."""
 
-    def __init__(self) -> None:
-        super().__init__(shipped_table("nasbench201"), SPACE)
-        self.looked_up: list[Genome] = []
+    looked_up: ClassVar[list[Genome]] = []  # every instance's look-ups (one per run)
 
-    def metrics(self, genome: Genome, costs: bool = False) -> dict[str, float]:
-        self.looked_up.append(genome)
-        return super().metrics(genome, costs)
+    def evaluate(self, genomes: Sequence[Genome]) -> list[Evaluation]:
+        self.looked_up.extend(genomes)
+        return super().evaluate(genomes)
 
 
 def test_a_query_is_a_distinct_architecture() -> None:
     # evolution with a population of one walks from genome to neighbour and often steps back
-    evaluator = CountingEvaluator()
+    table = Table(shipped_table("nasbench201"), SPACE)
+    CountingEvaluator.looked_up = []
     run = run_controller(ControllerSpec.parse("evolution:population_size=1:sample_size=1"),
-                         evaluator, seed=0, queries=40)
+                         table, seed=0, queries=40, evaluator=CountingEvaluator)
+    looked_up = CountingEvaluator.looked_up
     assert run.revisits > 0  # stepping back is answered from the cache ...
-    assert len(evaluator.looked_up) == len(set(evaluator.looked_up)) == 40 == run.distinct
+    assert len(looked_up) == len(set(looked_up)) == 40 == run.distinct
     assert run.curve.shape == (40,) and np.all(np.diff(run.curve) >= 0)
-    assert run.curve[-1] == max(evaluator.table[g] for g in evaluator.looked_up)
-    assert evaluator.table[run.best] == run.curve[-1]
+    assert run.curve[-1] == max(table.table[g] for g in looked_up)
+    assert table.table[run.best] == run.curve[-1]
 
 
 def test_a_controller_stuck_on_known_archs_is_charged_after_the_cap() -> None:
     # RL with a tiny temperature, no clipping and a huge step collapses onto one genome
-    evaluator = CountingEvaluator()
     spec = ControllerSpec.parse("rl:temperature=0.01:tanh_constant=none:learning_rate=1")
-    run = run_controller(spec, evaluator, seed=0, queries=10, max_revisits=5)
+    run = run_controller(spec, Table(shipped_table("nasbench201"), SPACE), seed=0, queries=10,
+                         max_revisits=5)
     assert run.curve.shape == (10,)
     assert run.distinct < 10 and run.revisits >= 5  # charged revisits ended the run
 
@@ -118,7 +121,7 @@ def test_specs_are_checked_before_running() -> None:
 
 # --- the learning controllers beat random search ------------------------------------------
 
-def test_learning_controllers_beat_random_search(evaluator: TabularEvaluator) -> None:
+def test_learning_controllers_beat_random_search(evaluator: Table) -> None:
     """The issue's claim, small enough for every run: 50 queries, 6 seeds, defaults.
 
     Two measures, with margins set from 48 seeds (8 disjoint blocks of 6):
@@ -143,7 +146,7 @@ def test_learning_controllers_beat_random_search(evaluator: TabularEvaluator) ->
 
 
 @pytest.mark.slow
-def test_issue_targets_at_100_queries_and_20_seeds(evaluator: TabularEvaluator) -> None:
+def test_issue_targets_at_100_queries_and_20_seeds(evaluator: Table) -> None:
     """The issue's targets in full (about a minute and a half on one core)."""
     specs = [ControllerSpec.parse(s) for s in ("random", "rl", "optuna", "evolution")]
     summary = run_benchmark(specs, evaluator, queries=100, seeds=20).summary()

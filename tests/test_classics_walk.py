@@ -109,8 +109,7 @@ def test_forward_at_the_design_input_export_and_torchvision_logits(name: str,
     b = get_baseline(name)
     torch.manual_seed(0)
     graph = b.graph()
-    model = graph.to_module()
-    b.space().init_weights(model)
+    model = b.space().module(graph)
     if b.torchvision is not None:  # torchvision's weights, so both give the same logits
         reference = _torchvision(b).eval()
         _randomise(reference, seed=1)

@@ -17,7 +17,7 @@ import torch
 from nas.cli import main
 from nas.core.space import create_space, get_baseline
 from nas.search.store import RunDir, RunStudy
-from nas.training.checkpoint import load_checkpoint
+from nas.training.checkpoint import load_network
 from nas.training.data import load_dataset
 from nas.training.loop import train_genome
 from nas.training.recipe import Budget, Recipe
@@ -90,7 +90,7 @@ def test_trained_nasnet_and_resnet18_reload_without_nas(
     assert "untrained" in resnet["weights"]
 
     # the references: nas's own modules with the exported weights
-    trained, ckpt = load_checkpoint(trained_nasnet)
+    trained, ckpt = load_network(trained_nasnet)
     baseline = get_baseline("resnet18").build((1, 8, 8), 10).eval()
     exported_ckpt = torch.load(resnet["files"]["checkpoint"], weights_only=True)
     baseline.load_state_dict(exported_ckpt["state_dict"])

@@ -19,9 +19,12 @@ ray = pytest.importorskip("ray")
 
 from nas.cli import main  # noqa: E402
 from nas.core.cost import totals  # noqa: E402
-from nas.core.space import create_space, get_space  # noqa: E402
-from nas.results.compare import COMPARE_DIR  # noqa: E402
-from nas.results.export import ranked_trials, run_records  # noqa: E402
+from nas.core.space import create_space, get_space, load_genome  # noqa: E402
+from nas.results.runs import (  # noqa: E402
+    COMPARE_DIR,
+    ranked_trials,
+    run_records,
+)
 from nas.search.config import SearchConfig  # noqa: E402
 from nas.search.loop import run_search  # noqa: E402
 from nas.search.store import RunDir  # noqa: E402
@@ -103,9 +106,8 @@ def test_compare_writes_table_and_plots_and_resumes(
 
             genome = get_baseline("resnet18").genome
         elif label == "tiny_resnet":
-            from nas.core.genome import Genome
 
-            genome = Genome.load(tiny)
+            genome = load_genome(tiny)
         assert genome is not None
         exact = totals(create_space(genome.space, **space_options).graph(genome, (1, 8, 8), 10))
         assert (row["params"], row["flops"]) == (exact.params, exact.flops)

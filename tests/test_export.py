@@ -13,6 +13,7 @@ import torch
 from nas import get_baseline
 from nas.core.errors import NasError
 from nas.results.export import FORMATS, export_network, parse_formats
+from nas.training.checkpoint import CHECKPOINT_FORMAT, NETWORK, load_network
 
 # Runs in a subprocess: `nas` and its sibling packages are made unimportable first.
 _LOADER = r"""
@@ -75,6 +76,10 @@ def test_baseline_exports_reproduce_outputs_without_nas(name: str, tmp_path: Pat
     assert "import nas" not in source and "class Net(nn.Module)" in source
     ckpt = torch.load(files["checkpoint"], weights_only=True)
     assert ckpt["genome"] == baseline.genome.to_dict() and ckpt["num_classes"] == 10
+    assert (ckpt["format"], ckpt["kind"]) == (CHECKPOINT_FORMAT, NETWORK)  # nas's one format
+    rebuilt, _ = load_network(files["checkpoint"])
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), ref, atol=0, rtol=0)
 
 
 def test_unknown_format_is_a_clear_error() -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 import torch
 from torch import nn
 
-from nas import NetBuilder, ShapeError, totals
+from nas import NetBuilder, ShapeError, get_space, totals
 from nas.core.netgraph import dropped_pixels, out_size
 
 
@@ -110,3 +112,34 @@ def test_duplicate_layer_names_are_a_bug_not_silent() -> None:
     x = nb.conv(nb.input(), 4, 3, padding=1, name="c")
     with pytest.raises(ValueError, match="used twice"):
         nb.conv(x, 4, 3, padding=1, name="c")
+
+
+def test_shuffle_and_slice_check_their_arguments_naming_the_layer() -> None:
+    nb = NetBuilder((6, 4, 4), where="demo")
+    x = nb.input()
+    with pytest.raises(ShapeError, match="demo layer s: 4 groups do not divide 6 channels"):
+        nb.shuffle(x, 4, name="s")
+    with pytest.raises(ShapeError, match="feature map"):
+        nb.shuffle(nb.flatten(x), 2)
+    for start, stop in ((0, 0), (3, 2), (-1, 2), (4, 7)):
+        with pytest.raises(ShapeError, match=f"channels {start}:{stop} are not a non-empty "
+                                             "part of the 6 channels of x"):
+            nb.slice_channels(x, start, stop)
+    assert nb.shuffle(x, 3).shape == (6, 4, 4)
+    assert nb.slice_channels(x, 2, 6).shape == (4, 4, 4)
+
+
+def test_space_compiles_the_graph_it_described_once() -> None:
+    space = get_space("resnet")
+    genome = space.sample(random.Random(0))
+    graph = space.graph(genome, (3, 32, 32), 10)
+    torch.manual_seed(0)
+    once = space.module(graph)
+    torch.manual_seed(0)
+    twice = space.build(genome, (3, 32, 32), 10)
+    assert once.state_dict().keys() == twice.state_dict().keys()
+    assert all(torch.equal(a, b) for a, b in zip(once.state_dict().values(),
+                                                 twice.state_dict().values(), strict=True))
+    with pytest.raises(ValueError, match="space 'vgg' cannot build a graph described by "
+                                         "'resnet'"):
+        get_space("vgg").module(graph)

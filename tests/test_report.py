@@ -1,5 +1,6 @@
-"""``nas report``: valid HTML and Markdown whose images all exist; the cell-diagram hook; the
-rl controller's entropy record; the Pareto front."""
+"""``nas report``: valid HTML and Markdown whose images all exist; report and export of a run
+whose data are gone; the cell-diagram hook; the rl controller's entropy record; the Pareto
+front."""
 
 from __future__ import annotations
 
@@ -7,20 +8,28 @@ import json
 import math
 import random
 import re
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
+from optuna.trial import TrialState
 
 from controllers import create_controller
 from nas.cli import main
+from nas.core.errors import NasError
 from nas.core.space import create_space, get_baseline
-from nas.results.export import ranked_trials, run_records
 from nas.results.plots import pareto_front
 from nas.results.report import max_entropy
-from nas.search.store import RunDir
+from nas.results.runs import ranked_trials, run_records
+from nas.search.config import SearchConfig, load_data
+from nas.search.loop import run_search
+from nas.search.store import RunDir, RunStudy
+from nas.training.checkpoint import load_checkpoint
 from search_spaces.nasnet import BLOCKS, cell_blocks, unused_blocks
 
+CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10"
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
         "track", "wbr"}
 
@@ -53,6 +62,20 @@ class Checker(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._heading is not None:
             self._heading += data
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Any:
+    """A local Ray for a search of this module's own (the shared run starts its own)."""
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 logging_level="ERROR")
+    yield
+    if started:
+        ray.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +126,71 @@ def test_report_of_a_missing_run_is_one_line(tmp_path: Path,
     assert main(["report", "nope", "--runs-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert "no run 'nope'" in err and "\n" not in err
+
+
+def test_the_search_records_its_input_shape(run: RunDir) -> None:
+    assert (run.config["input_shape"], run.config["num_classes"]) == ([1, 8, 8], 10)
+
+
+def _report_and_export_without_data(run: RunDir, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """``nas report`` and ``nas export`` of ``run``, whose data directory does not exist."""
+    config = run.config
+    with pytest.raises(NasError, match="image folder not found"):
+        load_data(SearchConfig.from_dict(config))  # what report and export used to do
+    capsys.readouterr()
+    runs = ["--runs-dir", str(run.path.parent)]
+    assert main(["report", run.name, *runs, "--format", "md", "--json"]) == 0
+    markdown = Path(json.loads(capsys.readouterr().out)["files"]["md"]).read_text()
+    # the layer table: its first layer reads C x H images, its last gives the classes
+    table = markdown.split("**layers (", 1)[1].split("\n\n", 2)[1].splitlines()
+    first, last = ([c.strip() for c in row.strip("|").split("|")] for row in (table[2], table[-1]))
+    c, h, _ = config["input_shape"]
+    assert (first[1], first[2]) == (str(c), str(h)) and last[5] == str(config["num_classes"])
+    assert main(["export", run.name, *runs, "--format", "checkpoint,code", "--out",
+                 str(tmp_path / "exports"), "--json"]) == 0
+    (exported,) = json.loads(capsys.readouterr().out)
+    ckpt = load_checkpoint(exported["files"]["checkpoint"])
+    assert ckpt["input_shape"] == config["input_shape"]
+    assert ckpt["num_classes"] == config["num_classes"]
+
+
+def test_report_and_export_of_a_run_whose_data_are_gone(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A run on an image folder that no longer exists, its study written through the
+    driver's own API: report and export read the input shape and classes from config.json."""
+    config = SearchConfig(space="resnet", dataset="imagefolder", data_dir=str(tmp_path / "gone"),
+                          trials=1, input_shape=[3, 32, 32], num_classes=3)
+    run = RunDir.create(tmp_path / "runs", "gone", config.to_dict())
+    space = create_space("resnet")
+    study = RunStudy.open(run.storage_url, run.name, space, create=True, load=False)
+    number = study.start(get_baseline("resnet18").genome, {})
+    study.finish(number, state=TrialState.COMPLETE, value=41.0,
+                 attrs={"status": "ok", "accuracy": 41.0, "metrics": {"accuracy": 41.0}})
+    _report_and_export_without_data(run, tmp_path, capsys)
+
+
+@pytest.mark.slow  # a real search: ~40 s on a loaded 2-core machine
+@pytest.mark.skipif(not CIFAR.is_dir(), reason="needs the shared CIFAR-10 images")
+def test_report_and_export_after_a_real_search_whose_data_are_deleted(
+        cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The same end to end: a search on an image folder, which is then deleted."""
+    monkeypatch.setenv("NAS_CACHE_DIR", str(tmp_path / "cache"))
+    data = tmp_path / "images"
+    for split, n in (("train", 12), ("test", 3)):
+        for name in ("cat", "dog", "ship"):
+            (data / split / name).mkdir(parents=True)
+            for image in sorted((CIFAR / split / name).iterdir())[:n]:
+                shutil.copy(image, data / split / name / image.name)
+    config = SearchConfig(space="resnet", controller="random", dataset="imagefolder",
+                          data_dir=str(data), trials=1, epochs=1.0, recipe={"batch_size": 16})
+    result = run_search(config, name="gone", runs_dir=tmp_path / "runs")
+    assert result.done == 1 and ranked_trials(run_records(result.run)), "the child failed"
+    shutil.rmtree(data)
+    saved = result.run.config
+    assert (saved["input_shape"], saved["num_classes"]) == ([3, 32, 32], 3)
+    _report_and_export_without_data(result.run, tmp_path, capsys)
 
 
 def test_rl_records_entropy_per_update_and_keeps_it_in_its_state() -> None:

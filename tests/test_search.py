@@ -22,7 +22,7 @@ from nas.evaluators.cluster import plan_slots
 from nas.evaluators.early_stop import EarlyStopper
 from nas.search.config import REVISIT_LIMIT, SearchConfig, parse_duration
 from nas.search.live import LineView, Progress
-from nas.search.loop import Search, make_controller, run_search
+from nas.search.loop import Search, make_controller, make_evaluator, run_search
 from nas.search.store import RunDir, RunStudy
 
 SMALL = dict(dataset="digits", limit=300, epochs=1.0, space="nasbench201",
@@ -203,7 +203,8 @@ def test_revisits_are_answered_from_known_results(cluster: Path, tmp_path: Path)
     controller = create_controller("random", space)
     progress = Progress(run="rv", space=config.space, controller="random",
                         dataset="digits", trials=2, time_budget=None)
-    search = Search(run, config, space, controller, study, {}, LineView(), progress)
+    evaluator = make_evaluator(config, space, controller)
+    search = Search(run, config, controller, evaluator, study, LineView(), progress)
     genome = search.propose()  # pending: [genome]
     search.results[genome] = {"accuracy": 50.0}
     for i in range(REVISIT_LIMIT):
@@ -274,7 +275,8 @@ def test_plan_slots() -> None:
     (["--early-stop", "asha"], "--early-stop asha: unknown; known: sha, median, hyperband"),
     (["--controller", "optuna", "--option", "pruner=sha", "--early-stop", "median"],
      "--early-stop median and the controller's pruner 'sha' disagree"),
-    (["--recipe", '{"nope": 1}'], "unknown recipe field"),
+    (["--recipe", '{"nope": 1}'], "recipe has no option(s) nope"),
+    (["--recipe", '{"lr": "x"}'], "recipe lr cannot be 'x'"),
     (["--name", "taken"], "run 'taken' already exists"),
     (["--storage", "nope://x"], "cannot open the study storage 'nope://x'"),
     (["--time-budget", "soon"], "bad duration 'soon'"),

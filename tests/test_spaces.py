@@ -9,6 +9,7 @@ import torch
 
 from nas import GenomeError, UnknownNameError, create_space, get_space, list_spaces
 from nas.core.genome import Genome
+from nas.core.space import validate_genome
 from nas.testing.spaces import check_space
 
 SPACES = list_spaces()
@@ -43,9 +44,10 @@ def test_genome_validation_names_the_decision(name: str) -> None:
     values = genome.as_dict()
     del values[first.name]
     with pytest.raises(GenomeError, match=f"missing decision '{first.name}'"):
-        Genome.from_dict({"space": name, "values": values})
+        validate_genome(Genome.from_dict({"space": name, "values": values}))
     with pytest.raises(GenomeError, match="unknown decision 'bogus'"):
-        Genome.from_dict({"space": name, "values": {**genome.as_dict(), "bogus": 1}})
+        validate_genome(Genome.from_dict({"space": name,
+                                          "values": {**genome.as_dict(), "bogus": 1}}))
 
 
 @pytest.mark.parametrize("name", SPACES)
@@ -60,7 +62,7 @@ def test_unknown_space_lists_known_ones() -> None:
     with pytest.raises(UnknownNameError, match=r"known: .*resnet"):
         create_space("resnett")
     with pytest.raises(UnknownNameError, match="unknown space 'nope'"):
-        Genome.from_json('{"space": "nope", "values": {}}')
+        validate_genome(Genome.from_json('{"space": "nope", "values": {}}'))
 
 
 def test_genome_id_is_stable_and_json_exact() -> None:

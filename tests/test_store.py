@@ -10,9 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import safetensors.torch
+import torch
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 
+from nas.core import statefile
 from nas.core.errors import NasError
 from nas.core.space import create_space
 from nas.search.store import (
@@ -46,11 +49,40 @@ def test_create_and_open(tmp_path: Path, run: RunDir) -> None:
 def test_state_is_replaced_atomically(run: RunDir) -> None:
     assert run.load_state() is None
     run.save_state({"told": [0, 1], "pending": []})
-    run.save_state({"told": [0, 1, 2], "pending": []})
-    assert run.load_state() == {"told": [0, 1, 2], "pending": []}
+    run.save_state({"told": [0, 1, 2], "pending": [], "w": torch.ones(3)})
+    state = run.load_state()
+    assert state is not None and state["told"] == [0, 1, 2] and torch.equal(state["w"],
+                                                                              torch.ones(3))
+    tensors = safetensors.torch.save({"w": torch.ones(3)})
+    assert {p.name for p in run.path.iterdir() if p.name.startswith("state")} == {
+        "state.json", statefile.tensor_file_name(run.path / "state.json", tensors)}
     assert [p.name for p in run.path.iterdir() if p.name.endswith(".tmp")] == []
     write_atomic(run.path / "x", b"abc")
     assert (run.path / "x").read_bytes() == b"abc"
+
+
+def test_an_old_pickled_state_is_refused_unopened(run: RunDir) -> None:
+    (run.path / "state.pkl").mkdir()  # reading it would raise IsADirectoryError
+    with pytest.raises(NasError) as e:
+        run.load_state()
+    assert str(e.value) == ("run 'r1' has state.pkl (a pickle, from an older nas); nas never "
+                            "unpickles run files: start a new run")
+    run.save_state({"told": []})  # a new state is what counts once there is one
+    assert run.load_state() == {"told": []}
+
+
+@pytest.mark.parametrize("content", [b"", b"\x80\x04garbage", b"[1, 2]", b'{"format": 1}'])
+def test_a_damaged_state_is_one_line_naming_the_file(run: RunDir, content: bytes) -> None:
+    (run.path / "state.json").write_bytes(content)
+    with pytest.raises(NasError, match=str(run.path / "state.json")) as e:
+        run.load_state()
+    assert "\n" not in str(e.value)
+
+
+def test_run_json_files_that_are_not_json_are_one_line(run: RunDir) -> None:
+    (run.path / "summary.json").write_bytes(b"\xff\x00")
+    with pytest.raises(NasError, match=r"summary.json is damaged \(not JSON"):
+        run.summary()
 
 
 def test_lock_names_the_holder_and_is_released(run: RunDir) -> None:

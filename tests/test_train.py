@@ -15,7 +15,7 @@ from nas import NetBuilder, get_space
 from nas.core.cost import totals
 from nas.core.errors import NasError
 from nas.core.genome import Value
-from nas.training.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
+from nas.training.checkpoint import CHECKPOINT_FORMAT, NETWORK, load_network
 from nas.training.data import DataSplits, load_dataset
 from nas.training.loop import lr_factor, train, train_genome
 from nas.training.measure import count_flops
@@ -176,14 +176,14 @@ def test_same_seed_repeats_exactly_and_checkpoint_reloads(digits: DataSplits,
 
     ckpt = torch.load(tmp_path / "a.pt", weights_only=True)
     other = torch.load(tmp_path / "b.pt", weights_only=True)
-    assert ckpt["format"] == CHECKPOINT_FORMAT
+    assert ckpt["format"] == CHECKPOINT_FORMAT and ckpt["kind"] == NETWORK
     assert ckpt["genome"] == genome.to_dict() and ckpt["recipe"] == recipe.to_dict()
     assert ckpt["metrics"]["accuracy"] == a.best_val_top1
     assert ckpt["input_shape"] == [1, 8, 8] and ckpt["num_classes"] == 10
     assert ckpt["dataset"]["name"] == "digits" and len(ckpt["dataset"]["mean"]) == 1
     assert all(torch.equal(v, other["state_dict"][k]) for k, v in ckpt["state_dict"].items())
 
-    model, _ = load_checkpoint(tmp_path / "a.pt")
+    model, _ = load_network(tmp_path / "a.pt")
     _, top1 = _accuracy(model, digits)  # NCHW here, channels_last in the trainer: +-1 image
     assert top1 == pytest.approx(a.final_val_top1, abs=100.0 / len(digits.val) + 1e-9)
 
@@ -222,12 +222,20 @@ def test_count_flops_agrees_with_the_cost_model(space: str) -> None:
     assert count_flops(model, (3, 32, 32), torch.device("cpu")) == totals(graph).flops
 
 
+def test_train_takes_known_flops_and_counts_only_otherwise(digits: DataSplits) -> None:
+    counted = count_flops(small_cnn(digits), digits.input_shape, torch.device("cpu"))
+    assert counted > 0
+    known = train(small_cnn(digits), digits, Recipe(), Budget(steps=1), flops=counted + 1)
+    assert known.status == "ok" and known.flops == counted + 1, "given, not counted again"
+    assert train(small_cnn(digits), digits, Recipe(), Budget(steps=1)).flops == counted
+
+
 def test_recipe_and_budget_validate_and_round_trip() -> None:
     recipe = Recipe(optimizer="adamw", batch_size=32)
     assert recipe.peak_lr == 2e-3 and recipe.decay == 0.05
     assert Recipe(batch_size=256).peak_lr == pytest.approx(0.2)
     assert Recipe.from_dict(recipe.to_dict()) == recipe
-    with pytest.raises(NasError, match="unknown recipe field"):
+    with pytest.raises(NasError, match=r"recipe has no option\(s\)"):
         Recipe.from_dict({"lr_max": 1.0})
     with pytest.raises(NasError, match="unknown optimizer 'adam'"):
         Recipe(optimizer="adam")

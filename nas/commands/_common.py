@@ -11,9 +11,7 @@ from typing import Any
 from rich.console import Console
 
 from nas.core.errors import NasError
-from nas.core.genome import Genome
-from nas.core.netgraph import Shape
-from nas.search.live import human
+from nas.core.fmt import human
 
 __all__ = ["human"]  # re-exported for the commands
 
@@ -24,7 +22,7 @@ def examples(doc: str | None) -> str | None:
     return "examples:\n" + doc.split("\n\n")[1] if doc else None
 
 
-def parse_input_shape(text: str) -> Shape:
+def parse_input_shape(text: str) -> tuple[int, int, int]:
     """``224`` -> (3, 224, 224); ``3x32x32`` -> (3, 32, 32); ``1x8x8`` -> (1, 8, 8)."""
     try:
         parts = [int(p) for p in text.lower().replace(",", "x").split("x")]
@@ -56,7 +54,7 @@ def parse_options(pairs: list[str] | None) -> dict[str, Any]:
 
 def load_genome_or_baseline(ref: str, options: dict[str, Any] | None = None) -> tuple[str, Any]:
     """Resolve a baseline name or a genome JSON file to (label, Baseline-like object)."""
-    from nas.core.space import BASELINES, Baseline
+    from nas.core.space import BASELINES, Baseline, load_genome
 
     if ref in BASELINES:
         baseline = BASELINES.get(ref)
@@ -66,7 +64,7 @@ def load_genome_or_baseline(ref: str, options: dict[str, Any] | None = None) -> 
         return ref, baseline
     path = Path(ref)
     if path.suffix == ".json" or path.exists():
-        genome = Genome.load(path)
+        genome = load_genome(path)
         return genome.id, Baseline(path.stem, genome, options or {})
     known = ", ".join(BASELINES.names())
     raise NasError(f"{ref!r} is neither a baseline nor a genome JSON file; baselines: {known}")

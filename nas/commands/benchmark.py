@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from nas.commands._common import print_json
     from nas.core.errors import NasError
     from nas.core.space import get_space
-    from nas.evaluators.table import TabularEvaluator, shipped_table
+    from nas.evaluators.table import Table, shipped_table
     from nas.search.benchmark import ControllerSpec, parse_specs, plot, run_benchmark
 
     if args.queries < 1 or args.seeds < 1:
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
                        f"{args.seeds}")
     space = get_space(args.space)
     table = args.table if args.table is not None else shipped_table(space.name)
-    evaluator = TabularEvaluator(table, space)
+    evaluator = Table(table, space)
     specs = parse_specs(args.controller, space)
 
     seconds: dict[str, float] = {}

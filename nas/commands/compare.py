@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: Any) -> None:
-    from nas.results.compare import DEFAULT_BASELINES, SMALL_IMAGE, SMALL_IMAGE_BASELINES
-
     p = sub.add_parser(
         "compare", help="retrain a run's top architectures next to baselines, on several "
                         "seeds, and tabulate and plot them",
@@ -39,9 +37,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("run", help="the run (name or directory)")
     p.add_argument("--baselines",
                    help="comma-separated baseline names or genome .json files (default: "
-                        f"{','.join(SMALL_IMAGE_BASELINES)} on images up to "
-                        f"{SMALL_IMAGE}x{SMALL_IMAGE}, {','.join(DEFAULT_BASELINES)} on larger "
-                        "ones; '' for none)")
+                        "CIFAR ResNet-20 and -56 on images up to 64x64, ResNet-18 and -34 on "
+                        "larger ones; '' for none)")
     p.add_argument("--top", type=int, default=3, help="found architectures to retrain (3)")
     p.add_argument("--epochs", type=float,
                    help="training epochs for every network (default: the search's per child)")
@@ -58,13 +55,13 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from nas.results.compare import CompareConfig, run_compare
-    from nas.results.export import open_run
+    from nas.results.runs import open_run
 
     config = CompareConfig(top=args.top, seeds=args.seeds, epochs=args.epochs,
                            space_options=parse_options(args.space_option), gpus=args.gpus,
                            address=args.address)
     config.check()
-    baselines = None  # the run's data decides (run_compare's default_baselines)
+    baselines = None  # the run's input decides (nas.results.compare.default_baselines)
     if args.baselines is not None:
         names = [n.strip() for n in args.baselines.split(",") if n.strip()]
         # a registered name or a genome file (labelled by its file name); unknown: one line

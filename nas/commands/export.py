@@ -6,12 +6,15 @@ diagram of its cells.
     nas export runs/my-run --trial 12 --format code,onnx  # one trial, two formats
     nas export resnet18 --input 3x32x32 --classes 10      # a baseline (fresh weights)
     nas export runs/train-resnet18-cifar10/checkpoint.pt  # a `nas train` checkpoint
+    nas export exports/trial_3/trial_3.ckpt.pt            # a checkpoint `nas export` wrote
 
 Weights. A search keeps no child's weights (children are many and short-lived), so a trial
 exports with trained weights only once ``nas compare`` has retrained it: its checkpoint (the
 seed with the best validation accuracy) is used then. Otherwise, and for baselines and genome
 files, the architecture leaves with a fresh initialisation, and the output says so. A
-checkpoint file (``nas train``, ``nas compare``) always exports its trained weights.
+checkpoint file (``nas train``, ``nas compare``, ``nas export --format checkpoint``, or a
+training resume state of one network; see docs/checkpoints.md) always exports its trained
+weights, and its dataset, recipe and result travel into the exported checkpoint.
 
 Each architecture goes to its own directory, ``OUT/<name>/`` (``OUT`` is ``<run>/exports`` for
 a run, ``./exports`` otherwise), with ``<name>.genome.json`` beside the formats asked for.
@@ -90,6 +93,8 @@ class Item:
     trained: bool
     recipe: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    dataset: dict[str, Any] | None = None  # name, classes, mean, std (from a checkpoint)
+    result: dict[str, Any] | None = None  # the training's Result (from a checkpoint)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -142,7 +147,7 @@ def resolve(args: argparse.Namespace) -> tuple[list[Item], Path, list[str]]:
 def _from_run(args: argparse.Namespace, options: dict[str, Any]
               ) -> tuple[list[Item], Path, list[str]]:
     from nas.results.compare import trained_checkpoints
-    from nas.results.export import find_trial, open_run, ranked_trials, run_records
+    from nas.results.runs import find_trial, open_run, ranked_trials, run_records
 
     try:
         run = open_run(args.source, args.runs_dir)
@@ -202,33 +207,39 @@ def _search_metrics(record: TrialRecord) -> dict[str, Any]:
 
 
 def _run_input(run: RunDir, args: argparse.Namespace) -> tuple[Shape, int]:
-    """The input shape and classes of the run's dataset (or --input / --classes)."""
+    """The input shape and classes of the run's data (or --input / --classes), read from the
+    run, never by loading its data."""
     if args.input is not None and args.classes is not None:
         return parse_input_shape(args.input), args.classes
-    from nas.search.config import SearchConfig, load_data
+    from nas.results.runs import run_input
 
-    data = load_data(SearchConfig.from_dict(run.config))
-    shape = parse_input_shape(args.input) if args.input else data.input_shape
-    return shape, data.num_classes if args.classes is None else args.classes
+    shape, classes = run_input(run, fix="give --input CxHxW and --classes N")
+    shape = parse_input_shape(args.input) if args.input else shape
+    return shape, classes if args.classes is None else args.classes
 
 
 def _from_checkpoint(path: Path, name: str | None = None) -> Item:
-    from nas.core.genome import Genome
+    """A checkpoint of any kind and version that holds one network (docs/checkpoints.md)."""
     from nas.core.space import create_space
-    from nas.training.checkpoint import load_checkpoint
+    from nas.training.checkpoint import RESUME, build_network, checkpoint_genome, load_checkpoint
 
-    model, ckpt = load_checkpoint(path)
-    genome = Genome.from_dict(ckpt["genome"])
-    options = dict(ckpt.get("space_options", {}))
+    ckpt = load_checkpoint(path)
+    genome = checkpoint_genome(ckpt, path)
+    model = build_network(ckpt, path)
+    options = dict(ckpt["space_options"])
     graph = create_space(genome.space, **options).graph(
         genome, tuple(ckpt["input_shape"]), int(ckpt["num_classes"]))
-    stem = path.parent.name if path.stem in ("checkpoint", "model") else path.stem
-    metrics = dict(ckpt.get("metrics", {}))
-    test = ckpt.get("result", {}).get("test_top1")
-    if test is not None:
-        metrics["test_top1"] = test
+    stem = re.sub(r"(\.ckpt)?\.(pt|pth|ckpt)$", "", path.name)
+    stem = path.parent.name if stem in ("checkpoint", "model") else stem
+    metrics = dict(ckpt["metrics"])
+    result = ckpt["result"]
+    if result is not None and result.get("test_top1") is not None:
+        metrics["test_top1"] = result["test_top1"]
+    where = (f"training resume state, epoch {ckpt['epoch']}, " if ckpt["kind"] == RESUME
+             else "")
     return Item(name or _identifier(stem), genome, options, model, graph,
-                f"trained ({path})", True, dict(ckpt.get("recipe", {})), metrics)
+                f"trained ({where}{path})", True, dict(ckpt["recipe"]), metrics,
+                ckpt["dataset"], result)
 
 
 def _fresh(name: str, genome: Genome, options: dict[str, Any],
@@ -294,7 +305,8 @@ def export_one(item: Item, fmt: str, directory: Path, notes: list[str]) -> dict[
     if fmt != "diagram":
         return export_network(item.model, item.graph, item.genome, directory, name=item.name,
                               formats=[fmt], space_options=item.space_options,
-                              recipe=item.recipe, metrics=item.metrics)
+                              recipe=item.recipe, metrics=item.metrics,
+                              dataset=item.dataset, result=item.result)
     png = draw_genome(item.genome, directory / f"{item.name}.cells.png",
                       space_options=item.space_options,
                       title=f"{item.name} ({item.genome.space} {item.genome.id})")

@@ -18,7 +18,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from nas.search.live import duration
+    from nas.core.fmt import duration
     from nas.search.store import list_runs
 
     runs = list_runs(args.runs_dir)

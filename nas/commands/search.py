@@ -35,6 +35,12 @@ def add_parser(sub: Any) -> None:
                       help="rl, optuna, evolution or random; default evolution")
     what.add_argument("--option", action="append", metavar="KEY=VALUE",
                       help="a controller option, e.g. batch_size=4 (repeatable)")
+    what.add_argument("--evaluator",
+                      help="how each child is judged (`nas evaluators`): train (default: "
+                           "trained from scratch on Ray workers) or table (NAS-Bench-201 "
+                           "look-up)")
+    what.add_argument("--evaluator-option", action="append", metavar="KEY=VALUE",
+                      help="an evaluator option, e.g. table=my.csv (repeatable)")
     what.add_argument("--dataset", help="digits (default, offline), cifar10 or imagefolder")
     what.add_argument("--data-dir", help="where the dataset lives")
     what.add_argument("--epochs", type=float, help="training epochs per child; default 2")
@@ -98,6 +104,9 @@ def flags(args: argparse.Namespace) -> dict[str, Any]:
         "data_dir": args.data_dir, "epochs": args.epochs, "seed": args.seed,
         "space_options": parse_options(args.space_option) if args.space_option else None,
         "controller_options": parse_options(args.option) if args.option else None,
+        "evaluator": args.evaluator,
+        "evaluator_options": (parse_options(args.evaluator_option)
+                              if args.evaluator_option else None),
         "recipe": _recipe(args.recipe), "cost": cost, "cost_target": args.cost_target,
         "early_stop": args.early_stop, "limit": args.limit, "storage": args.storage,
         "trials": args.trials,
@@ -136,6 +145,7 @@ def main(args: argparse.Namespace) -> int:
         config = SearchConfig.from_dict({**defaults.to_dict(),
                                          **{k: v for k, v in given.items() if v is not None}})
         result = run_search(config, name=args.name, runs_dir=args.runs_dir, view=view)
+    assert result.run is not None  # a search from the command line always has a run folder
     console.print(f"run: {result.run.path}   (nas status {result.run.name}"
                   + (f" --runs-dir {args.runs_dir}" if args.runs_dir != "runs" else "") + ")",
                   soft_wrap=True)

@@ -20,7 +20,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from nas.search.live import duration, human
+    from nas.core.fmt import duration, human
     from nas.search.store import run_status
 
     status = run_status(args.runs_dir, args.run, top=args.top)
@@ -29,8 +29,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     out = console()
     c, s = status["config"], status
-    out.print(f"[bold]{s['name']}[/]  {s['state']}  {c['space']} / {c['controller']} / "
-              f"{c['dataset']}, {c['epochs']:g} epoch(s) per child")
+    judged = c.get("evaluator", "train")
+    how = (f"trained on {c['dataset']}, {c['epochs']:g} epoch(s) per child"
+           if judged == "train" else f"judged by the {judged} evaluator")
+    out.print(f"[bold]{s['name']}[/]  {s['state']}  {c['space']} / {c['controller']}, {how}")
     budget = f"/{c['trials']}" if c.get("trials") is not None else ""
     out.print(f"children {s['done']}{budget}: {s['counts'].get('ok', 0)} ok, "
               f"{s['failed']} failed, {s['counts'].get('pruned', 0)} pruned, "

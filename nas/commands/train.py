@@ -4,8 +4,9 @@
     nas train genome.json --dataset imagefolder --data-dir ../shared/data/cifar10 --seconds 600
 
 Shows a progress bar (epoch, loss, validation accuracy, images/s) on stderr and writes
-``result.json`` and ``checkpoint.pt`` (weights, genome, recipe, metrics; loads with
-``torch.load(..., weights_only=True)``) to ``--out``. Bad input (unknown dataset, missing
+``result.json`` and ``checkpoint.pt`` (a nas checkpoint: weights, genome, input shape, dataset,
+recipe, metrics; loads with ``torch.load(..., weights_only=True)`` and in ``nas export``; see
+docs/checkpoints.md) to ``--out``. Bad input (unknown dataset, missing
 directory, a genome that does not fit the images, a zero budget) stops before anything is
 written; a child that diverges or runs out of memory still writes its result.json (no
 checkpoint) and exits 1.
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 from dataclasses import asdict
 from pathlib import Path
@@ -67,6 +67,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from nas.core.statefile import write_json
     from nas.training.data import load_dataset
     from nas.training.device import describe, pick_device
     from nas.training.loop import train_genome
@@ -120,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         "metrics": result.metrics(),
         "checkpoint": checkpoint.name if checkpoint.is_file() else None,
     }
-    _write_json(out / "result.json", report)
+    write_json(out / "result.json", report)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -191,17 +192,6 @@ def _print_summary(label: str, dataset: str, r: Any, out: Path, checkpoint: bool
             f"(batch {r.latency_batch})")
     written = [out / "result.json"] + ([out / "checkpoint.pt"] if checkpoint else [])
     c.print("  wrote " + ", ".join(str(p) for p in written))
-
-
-def _write_json(path: Path, data: Any) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename (never half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _slug(text: str) -> str:

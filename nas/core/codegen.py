@@ -5,7 +5,8 @@ The file needs only ``torch``. Every group of layers that the space described un
 becomes an ``nn.Module`` class, one class per distinct structure (so the repeated blocks of a
 stage share a class), and the network class wires them together. Submodule paths, hence
 ``state_dict`` keys, are exactly those of the module :meth:`NetGraph.to_module` builds, so its
-weights load into the exported class unchanged.
+weights load into the exported class unchanged. Each layer's constructor or expression is
+written by its kind (:mod:`nas.core.layers`), from the same description that compiles it.
 """
 
 from __future__ import annotations
@@ -17,55 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nas.core.netgraph import _INPLACE, NetGraph, may_run_inplace
-
-_ACT_CLASS = {"relu": "ReLU", "relu6": "ReLU6", "sigmoid": "Sigmoid", "hardswish": "Hardswish",
-              "hardsigmoid": "Hardsigmoid", "silu": "SiLU"}
-
-
-def _module_expr(a: dict[str, Any], inplace: bool) -> str:
-    """Constructor source for the layer of node attributes ``a``."""
-    op = a["op"]
-    if op == "conv":
-        args = [str(a["in_channels"]), str(a["out_channels"]), f"kernel_size={a['kernel']}"]
-        if a["stride"] != 1:
-            args.append(f"stride={a['stride']}")
-        if a["padding"] != (0, 0):
-            args.append(f"padding={a['padding']}")
-        if a["dilation"] != 1:
-            args.append(f"dilation={a['dilation']}")
-        if a["groups"] != 1:
-            args.append(f"groups={a['groups']}")
-        if not a["bias"]:
-            args.append("bias=False")
-        return f"nn.Conv2d({', '.join(args)})"
-    if op == "bn":
-        extra = "" if (a["eps"], a["momentum"]) == (1e-5, 0.1) else \
-            f", eps={a['eps']}, momentum={a['momentum']}"
-        return f"nn.BatchNorm2d({a['channels']}{extra})"
-    if op == "linear":
-        bias = "" if a["bias"] else ", bias=False"
-        return f"nn.Linear({a['in_features']}, {a['out_features']}{bias})"
-    if op == "act":
-        flag = "inplace=True" if inplace and a["kind"] in _INPLACE else ""
-        return f"nn.{_ACT_CLASS[a['kind']]}({flag})"
-    if op in ("maxpool", "avgpool"):
-        cls = "MaxPool2d" if op == "maxpool" else "AvgPool2d"
-        args = [str(a["kernel"][0]), f"stride={a['stride']}"]
-        if a["padding"] != (0, 0):
-            args.append(f"padding={a['padding'][0]}")
-        if a["ceil_mode"]:
-            args.append("ceil_mode=True")
-        if op == "avgpool" and not a["count_include_pad"]:
-            args.append("count_include_pad=False")
-        return f"nn.{cls}({', '.join(args)})"
-    if op == "pad":
-        return f"nn.ZeroPad2d({tuple(a['pads'])})"
-    if op == "gap":
-        return "nn.AdaptiveAvgPool2d(1)"
-    if op == "dropout":
-        return f"nn.Dropout(p={a['p']})"
-    raise AssertionError(f"no module for op {op!r}")
+from nas.core.layers import kind_of
+from nas.core.netgraph import NetGraph, may_run_inplace
 
 
 def _ident(name: str) -> str:
@@ -150,7 +104,7 @@ def generate(net: NetGraph, class_name: str = "Net", header: str = "") -> str:
     """The source of a torch-only module file for ``net``; see the module docstring."""
     g = net.graph
     order = list(g.nodes)
-    inplace = {n: may_run_inplace(g, n) for n in order if g.nodes[n]["op"] == "act"}
+    inplace = {n: may_run_inplace(g, n) for n in order}
     # Blocks: two-level scopes holding at least two layers (``layer1.0``, ``cells.3``).
     counts: dict[str, int] = {}
     for n in order:
@@ -175,7 +129,7 @@ def generate(net: NetGraph, class_name: str = "Net", header: str = "") -> str:
         unit = _Unit(name="", inputs=[local[i] for i in ext_inputs])
         for n in members:
             rel = n[len(b) + 1:]
-            _emit(g.nodes[n], rel, local[n], local, unit, inplace.get(n, False))
+            _emit(g.nodes[n], rel, local[n], local, unit, inplace[n])
         unit.outputs = [local[o] for o in outputs]
         sig = unit.signature()
         if sig not in units:
@@ -189,12 +143,12 @@ def generate(net: NetGraph, class_name: str = "Net", header: str = "") -> str:
     for n in order:
         a = g.nodes[n]
         b = _block_of(n, blocks)
-        if a["op"] == "input":
+        if kind_of(a).placeholder:
             names[n] = "x"
             continue
         if b is None:
             names[n] = _ident(n)
-            _emit(a, n, names[n], names, top, inplace.get(n, False))
+            _emit(a, n, names[n], names, top, inplace[n])
             continue
         if b in emitted:
             continue
@@ -219,21 +173,13 @@ def generate(net: NetGraph, class_name: str = "Net", header: str = "") -> str:
 def _emit(a: dict[str, Any], rel: str, var: str, names: dict[str, str], unit: _Unit,
           inplace: bool) -> None:
     """Add the layer at ``rel`` (path inside ``unit``) computing variable ``var``."""
-    op = a["op"]
+    kind = kind_of(a)
     args = [names[i] for i in a["inputs"]]
-    if op == "add":
-        expr = " + ".join(args)
-    elif op == "mul":
-        expr = f"{args[0]} * {args[1]}"
-    elif op == "concat":
-        expr = f"torch.cat([{', '.join(args)}], 1)"
-    elif op == "flatten":
-        expr = f"torch.flatten({args[0]}, 1)"
-    elif op == "zero":
-        expr = f"torch.zeros_like({args[0]})"
+    if kind.fn is not None:
+        expr = kind.code(a, *args)
     else:
-        unit.init.append((rel, _module_expr(a, inplace)))
-        expr = f"{_access(rel)}({args[0]})"
+        unit.init.append((rel, kind.source(a, inplace)))
+        expr = f"{_access(rel)}({', '.join(args)})"
     unit.body.append(f"{var} = {expr}")
 
 

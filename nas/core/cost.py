@@ -1,6 +1,7 @@
 """The exact cost model: parameters, multiply-accumulates and activation memory per layer.
 
-Computed from a :class:`~nas.core.netgraph.NetGraph` alone, with the lectures' formulas:
+Computed from a :class:`~nas.core.netgraph.NetGraph` alone, with the lectures' formulas (each
+layer kind of :mod:`nas.core.layers` holds its own):
 
 * conv: ``params = C_out * C_in * K_h * K_w / G (+ C_out bias)``,
   ``flops = H' * W' * C_out * C_in * K_h * K_w / G`` (multiply-adds, as the lectures count);
@@ -9,50 +10,33 @@ Computed from a :class:`~nas.core.netgraph.NetGraph` alone, with the lectures' f
 * pooling: ``flops = output elements * K_h * K_w`` (global pooling reads every input once);
 * memory: ``output elements * 4 bytes`` (float32, one image).
 
-The printed table follows the lectures' layout: batch norm, activations and dropout are
-folded into the row of the layer they follow (conv + bn + relu is one row, as the lectures
-draw it), so parameters still sum exactly to the module's ``numel`` total.
+The printed table follows the lectures' layout: batch norm, activations, dropout and channel
+shuffles (the kinds marked ``folded``) are folded into the row of the layer they follow
+(conv + bn + relu is one row, as the lectures draw it), so parameters still sum exactly to the
+module's ``numel`` total.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from nas.core.layers import kind_of
 from nas.core.netgraph import NetGraph
 
 BYTES_PER_ELEMENT = 4  # float32 activations
-_FOLDED = {"bn", "act", "dropout"}  # shown in the row of the layer they follow
 
 
-def node_params(a: dict[str, Any]) -> int:
-    op = a["op"]
-    if op == "conv":
-        kh, kw = a["kernel"]
-        return (a["out_channels"] * (a["in_channels"] // a["groups"]) * kh * kw
-                + (a["out_channels"] if a["bias"] else 0))
-    if op == "linear":
-        return a["in_features"] * a["out_features"] + (a["out_features"] if a["bias"] else 0)
-    if op == "bn":
-        return 2 * a["channels"]
-    return 0
+def node_params(a: Mapping[str, Any]) -> int:
+    """Parameters of the node with attributes ``a``, by its kind's formula."""
+    return kind_of(a).params(a)
 
 
-def node_flops(a: dict[str, Any]) -> int:
-    op = a["op"]
-    out = math.prod(a["out_shape"])
-    if op == "conv":
-        kh, kw = a["kernel"]
-        return out * (a["in_channels"] // a["groups"]) * kh * kw
-    if op == "linear":
-        return a["in_features"] * a["out_features"]
-    if op in ("maxpool", "avgpool"):
-        kh, kw = a["kernel"]
-        return out * kh * kw
-    if op == "gap":
-        return math.prod(a["in_shape"])
-    return 0
+def node_flops(a: Mapping[str, Any]) -> int:
+    """Multiply-adds of the node with attributes ``a`` for one image, by its kind's formula."""
+    return kind_of(a).macs(a)
 
 
 @dataclass
@@ -60,7 +44,7 @@ class Row:
     """One line of the lecture's table (sizes are for one image)."""
 
     layer: str  # qualified module name, e.g. "layer1.0.conv1"
-    op: str  # conv, linear, maxpool, avgpool, gap, flatten, add, concat, mul
+    op: str  # the layer kind (nas.core.layers): conv, linear, maxpool, gap, concat ...
     in_c: int
     in_hw: str  # "56" or "56x28"; "" after flatten
     filters: int | None
@@ -106,10 +90,10 @@ def layer_table(net: NetGraph) -> list[Row]:
     rows: list[Row] = []
     row_of: dict[str, Row] = {}
     for node, a in net.graph.nodes(data=True):
-        op = a["op"]
-        if op == "input":
+        kind = kind_of(a)
+        if kind.placeholder:
             continue
-        if op in _FOLDED:
+        if kind.folded:
             src = a["inputs"][0]
             row = row_of.get(src)
             if row is not None:
@@ -120,7 +104,7 @@ def layer_table(net: NetGraph) -> list[Row]:
         in_shape = a["in_shape"] or ()
         out_shape = a["out_shape"]
         row = Row(
-            layer=node, op=op,
+            layer=node, op=kind.name,
             in_c=in_shape[0] if in_shape else 0, in_hw=_hw(in_shape),
             filters=a.get("out_channels", a.get("out_features")),
             kernel=_k(a.get("kernel")), stride=a.get("stride"), pad=_k(a.get("padding")),

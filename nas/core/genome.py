@@ -60,29 +60,27 @@ class Genome:
         return hashlib.sha1(self.to_json().encode()).hexdigest()[:12]
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], validate: bool = True) -> Genome:
+    def from_dict(cls, data: Mapping[str, Any]) -> Genome:
+        """The genome written in ``data`` (its form only: a space checks its values, see
+        :func:`nas.core.space.validate_genome`)."""
         if not isinstance(data, Mapping) or "space" not in data or "values" not in data:
             raise GenomeError('a genome is a JSON object {"space": NAME, "values": {...}}')
         values = data["values"]
         if not isinstance(values, Mapping):
             raise GenomeError("a genome's 'values' must be an object of decision -> value")
-        genome = cls(str(data["space"]), tuple(values.items()))
-        if validate:
-            from nas.core.space import get_space
-
-            genome = get_space(genome.space).validate(genome)
-        return genome
+        return cls(str(data["space"]), tuple(values.items()))
 
     @classmethod
-    def from_json(cls, text: str, validate: bool = True) -> Genome:
+    def from_json(cls, text: str) -> Genome:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise GenomeError(f"not a genome: invalid JSON ({e})") from None
-        return cls.from_dict(data, validate=validate)
+        return cls.from_dict(data)
 
     @classmethod
     def load(cls, path: str | Path) -> Genome:
+        """The genome in a JSON file (its form only; see :meth:`from_dict`)."""
         path = Path(path)
         if not path.is_file():
             raise GenomeError(f"genome file not found: {path}")

@@ -2,41 +2,32 @@
 
 A space describes a network by calling a :class:`NetBuilder` (``conv``, ``bn``, ``act``,
 ``maxpool``, ``linear``, ``add``, ``concat`` ...) on symbolic tensors that carry only shapes.
-Every call adds one node to a ``networkx.DiGraph`` with the layer's hyper-parameters and its
-input and output shapes, checked with the lecture's formula ``W' = (W - F + 2P) / S + 1``. The
-cost model reads that graph without running anything; :meth:`NetGraph.to_module` compiles it
-into a ``torch.fx.GraphModule`` whose submodules carry the builder's qualified names (so a
-ResNet built here has torchvision's ``layer1.0.conv1.weight`` keys) and whose generated
-``forward`` is straight-line code, as fast as a hand-written one.
+Every call checks its arguments and adds one node to a ``networkx.DiGraph`` with the layer's
+hyper-parameters and its input and output shapes, checked with the lecture's formula
+``W' = (W - F + 2P) / S + 1``. A node's ``op`` names its kind in :mod:`nas.core.layers`, which
+says how it is built, costed and written out. The cost model reads that graph without running
+anything; :meth:`NetGraph.to_module` compiles it into a ``torch.fx.GraphModule`` whose
+submodules carry the builder's qualified names (so a ResNet built here has torchvision's
+``layer1.0.conv1.weight`` keys) and whose generated ``forward`` is straight-line code, as fast
+as a hand-written one.
 """
 
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
-import torch
 import torch.fx as fx
 from torch import nn
 
 from nas.core.errors import ShapeError
+from nas.core.layers import ACTIVATIONS, LAYERS, kind_of
 
 Shape = tuple[int, ...]  # (C, H, W) for feature maps, (F,) after flatten
-
-_ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU,
-    "relu6": nn.ReLU6,
-    "sigmoid": nn.Sigmoid,
-    "hardswish": nn.Hardswish,
-    "hardsigmoid": nn.Hardsigmoid,
-    "silu": nn.SiLU,
-}
-_INPLACE = {"relu", "relu6", "hardswish", "hardsigmoid", "silu"}
 
 
 @dataclass(frozen=True)
@@ -110,34 +101,28 @@ class NetGraph:
         return tuple(self.graph.nodes[self.output]["out_shape"])
 
     def to_module(self) -> fx.GraphModule:
-        """Compile into a ``torch.fx.GraphModule`` (fresh, default-initialised parameters)."""
+        """Compile into a ``torch.fx.GraphModule`` (fresh, default-initialised parameters).
+
+        Each node's kind (:mod:`nas.core.layers`) either builds a submodule, called under the
+        node's qualified name, or runs its function on fx proxies, which records the calls.
+        """
         g = self.graph
         fxg = fx.Graph()
-        env: dict[str, fx.Node] = {}
+        tracer = fx.proxy.GraphAppendingTracer(fxg)  # one tracer: proxies that meet must share it
+        env: dict[str, fx.Proxy] = {}
         modules: dict[str, nn.Module] = {}
         for node, a in g.nodes(data=True):
-            op = a["op"]
+            kind = kind_of(a)
             args = [env[i] for i in a["inputs"]]
-            if op == "input":
-                env[node] = fxg.placeholder("x")
-            elif op == "add":
-                out = args[0]
-                for other in args[1:]:
-                    out = fxg.call_function(operator.add, (out, other))
-                env[node] = out
-            elif op == "mul":
-                env[node] = fxg.call_function(operator.mul, tuple(args))
-            elif op == "concat":
-                env[node] = fxg.call_function(torch.cat, (tuple(args),), {"dim": 1})
-            elif op == "flatten":
-                env[node] = fxg.call_function(torch.flatten, (args[0], 1))
-            elif op == "zero":
-                env[node] = fxg.call_function(torch.zeros_like, (args[0],))
+            if kind.placeholder:
+                env[node] = fx.Proxy(fxg.placeholder("x"), tracer)
+            elif kind.fn is not None:
+                env[node] = kind.call(a, *args)
             else:
-                module = _make_module(a, inplace=may_run_inplace(g, node))
-                modules[a["module"]] = module
-                env[node] = fxg.call_module(a["module"], tuple(args))
-        fxg.output(env[self.output])
+                modules[a["module"]] = kind.build(a, inplace=may_run_inplace(g, node))
+                call = fxg.call_module(a["module"], tuple(p.node for p in args))
+                env[node] = fx.Proxy(call, tracer)
+        fxg.output(env[self.output].node)
         # Nest the modules under a root in graph order (fx sorts a dict root by depth): then
         # print(model), state_dict keys and init order follow the network as torchvision's do.
         root = nn.Module()
@@ -151,43 +136,15 @@ class NetGraph:
             owner.add_module(leaf, module)
         return fx.GraphModule(root, fxg, class_name=self.name)
 
-    def num_params(self) -> int:
-        """Parameters counted from the graph alone (see :mod:`nas.core.cost`)."""
-        from nas.core.cost import totals
-
-        return totals(self).params
-
 
 def may_run_inplace(g: nx.DiGraph, node: str) -> bool:
-    """An activation may overwrite its input when nothing else reads that input."""
-    (src,) = g.nodes[node]["inputs"]
-    return g.nodes[src]["op"] not in ("input",) and g.out_degree(src) == 1
-
-
-def _make_module(a: dict[str, Any], inplace: bool) -> nn.Module:
-    op = a["op"]
-    if op == "conv":
-        return nn.Conv2d(a["in_channels"], a["out_channels"], a["kernel"], a["stride"],
-                         a["padding"], a["dilation"], a["groups"], a["bias"])
-    if op == "bn":
-        return nn.BatchNorm2d(a["channels"], eps=a["eps"], momentum=a["momentum"])
-    if op == "linear":
-        return nn.Linear(a["in_features"], a["out_features"], a["bias"])
-    if op == "act":
-        cls = _ACTIVATIONS[a["kind"]]
-        return cls(inplace=True) if inplace and a["kind"] in _INPLACE else cls()
-    if op == "maxpool":
-        return nn.MaxPool2d(a["kernel"], a["stride"], a["padding"], ceil_mode=a["ceil_mode"])
-    if op == "avgpool":
-        return nn.AvgPool2d(a["kernel"], a["stride"], a["padding"], ceil_mode=a["ceil_mode"],
-                            count_include_pad=a["count_include_pad"])
-    if op == "pad":
-        return nn.ZeroPad2d(a["pads"])
-    if op == "gap":
-        return nn.AdaptiveAvgPool2d(1)
-    if op == "dropout":
-        return nn.Dropout(a["p"])
-    raise AssertionError(f"no module for op {op!r}")
+    """A kind that may run in place (an activation) overwrites its input when nothing else
+    reads that input, and the input is not the network's own."""
+    a = g.nodes[node]
+    if not kind_of(a).inplace:
+        return False
+    (src,) = a["inputs"]
+    return not kind_of(g.nodes[src]).placeholder and g.out_degree(src) == 1
 
 
 class NetBuilder:
@@ -234,6 +191,7 @@ class NetBuilder:
 
     def _add(self, op: str, inputs: Sequence[T], out_shape: Shape, name: str | None,
              auto_name: str | None = None, **attrs: Any) -> T:
+        assert op in LAYERS, f"no layer kind {op!r} in nas.core.layers"
         node = self._qualify(name, auto_name or op)
         if any(s < 1 for s in out_shape):
             shown = "x".join(str(s) for s in inputs[0].shape) if inputs else "?"
@@ -291,8 +249,8 @@ class NetBuilder:
                          momentum=momentum)
 
     def act(self, x: T, kind: str = "relu", *, name: str | None = None) -> T:
-        if kind not in _ACTIVATIONS:
-            raise ValueError(f"unknown activation {kind!r}")
+        if kind not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {kind!r}; known: {', '.join(ACTIVATIONS)}")
         return self._add("act", [x], x.shape, name, kind=kind, auto_name=kind)
 
     def _pool(self, op: str, x: T, kernel: int, stride: int | None, padding: int,
@@ -334,6 +292,31 @@ class NetBuilder:
         """Zeros shaped like ``x``: the value of a node all of whose inputs are cut (an
         all-'none' NAS-Bench-201 node). No parameters, no multiply-adds."""
         return self._add("zero", [x], x.shape, name)
+
+    def shuffle(self, x: T, groups: int, *, name: str | None = None) -> T:
+        """ShuffleNet's channel shuffle (Zhang et al., 2018): (g*c, H, W) viewed as
+        (g, c, H, W), transposed to (c, g, H, W) and flattened back, so that the next grouped
+        convolution's every group reads channels from every group of the last one. No
+        parameters, no multiply-adds."""
+        node = ".".join([*self._scope, name or "shuffle"])
+        if len(x.shape) != 3:
+            raise ShapeError(f"{self._where(node)}: channel shuffle needs a feature map "
+                             f"(C, H, W), got {x.shape}")
+        if groups < 1 or x.channels % groups:
+            raise ShapeError(f"{self._where(node)}: {groups} groups do not divide "
+                             f"{x.channels} channels")
+        return self._add("shuffle", [x], x.shape, name, groups=groups)
+
+    def slice_channels(self, x: T, start: int, stop: int, *, name: str | None = None) -> T:
+        """Channels ``start:stop`` of ``x`` (``x[:, start:stop]``): ShuffleNetV2's channel
+        split (Ma et al., 2018) is two of these. A view: no parameters, no multiply-adds."""
+        c = x.channels
+        if not 0 <= start < stop <= c:
+            node = ".".join([*self._scope, name or "slice"])
+            raise ShapeError(f"{self._where(node)}: channels {start}:{stop} are not a "
+                             f"non-empty part of the {c} channels of {x.node}")
+        return self._add("slice", [x], (stop - start, *x.shape[1:]), name, start=start,
+                         stop=stop)
 
     def global_avgpool(self, x: T, *, name: str | None = None) -> T:
         """``AdaptiveAvgPool2d(1)``: (C, H, W) -> (C, 1, 1)."""

@@ -3,7 +3,8 @@
 Every decision is categorical with a fixed option list (an integer range is categorical too),
 so any controller can drive any space token by token, as Zoph & Le's controller does. A space
 describes a genome as a :class:`~nas.core.netgraph.NetGraph` for a given input shape and class
-count; the cost model reads that graph and :meth:`Space.build` compiles it to a module.
+count; the cost model reads that graph and :meth:`Space.module` compiles it to a module
+(:meth:`Space.build` does both steps).
 
 Spaces register by name; network-level options that are not part of the cell or genome (e.g.
 NASNet's cells per stage and initial width) are keyword arguments of the space's constructor
@@ -17,6 +18,7 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from torch import nn
@@ -181,12 +183,20 @@ class Space(ABC):
         return nb.build(logits, name=_class_name(self.name), space=self.name,
                         genome=genome.to_dict(), options=dict(self.options))
 
+    def module(self, graph: NetGraph) -> nn.Module:
+        """Compile a graph this space described (:meth:`graph`) into a freshly initialised
+        ``nn.Module`` (a ``torch.fx.GraphModule``): describe once, then cost and build it."""
+        if graph.meta.get("space") != self.name:
+            raise ValueError(f"space {self.name!r} cannot build a graph described by "
+                             f"{graph.meta.get('space')!r}")
+        module = graph.to_module()
+        self.init_weights(module)
+        return module
+
     def build(self, genome: Genome, input_shape: Sequence[int] = (3, 32, 32),
               num_classes: int = 10) -> nn.Module:
         """The genome as a freshly initialised ``nn.Module`` (a ``torch.fx.GraphModule``)."""
-        module = self.graph(genome, input_shape, num_classes).to_module()
-        self.init_weights(module)
-        return module
+        return self.module(self.graph(genome, input_shape, num_classes))
 
     def cells(self, genome: Genome) -> dict[str, nx.DiGraph]:
         """The genome's searched cells as small graphs to draw, by cell name (e.g. "normal").
@@ -261,3 +271,14 @@ def get_baseline(name: str) -> Baseline:
 
 def list_baselines() -> list[str]:
     return BASELINES.names()
+
+
+def validate_genome(genome: Genome) -> Genome:
+    """``genome`` checked against its registered space (values in decision order): where a
+    genome enters from outside (a file, a checkpoint, a user), it is validated here, once."""
+    return get_space(genome.space).validate(genome)
+
+
+def load_genome(path: str | Path) -> Genome:
+    """The genome in a JSON file, validated against its space."""
+    return validate_genome(Genome.load(path))

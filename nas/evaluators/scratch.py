@@ -37,22 +37,40 @@ would; the tests use it to check that Ray restarts the worker and runs the child
 from __future__ import annotations
 
 import importlib
+import logging
+import math
 import os
 import socket
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import ray
+import torch
 
+from nas.core.errors import NasError
 from nas.core.genome import Genome
+from nas.evaluators.base import (
+    Context,
+    Evaluation,
+    Evaluator,
+    Job,
+    NoOptions,
+    register_evaluator,
+)
+from nas.evaluators.cluster import Slots, connect_ray, plan_slots
+from nas.evaluators.early_stop import EarlyStopper
+from nas.training.data import DataSplits, Split
+from nas.training.device import pick_device
+from nas.training.loop import train_genome
+from nas.training.recipe import Budget, Recipe
+from nas.training.result import Result
 
-if TYPE_CHECKING:
-    from nas.training.data import DataSplits
-    from nas.training.result import Result
+log = logging.getLogger("nas.evaluators.train")
 
 #: The per-epoch hook the trainer calls: (epoch, metrics) -> True to stop the child now.
 OnEpoch = Callable[[int, dict[str, float]], bool]
@@ -87,10 +105,6 @@ class SharedData:
 
     @classmethod
     def of(cls, data: DataSplits) -> SharedData:
-        import torch
-
-        from nas.training.data import Split
-
         arrays = {f"{name}.{part}": getattr(getattr(data, name), part).cpu().numpy()
                   for name in ("train", "val", "test") for part in ("x", "y")}
         empty = Split(torch.empty(0), torch.empty(0, dtype=torch.int64))
@@ -98,10 +112,6 @@ class SharedData:
 
     def load(self) -> DataSplits:
         """The splits as tensors sharing the object store's memory (no copy)."""
-        import torch
-
-        from nas.training.data import Split
-
         with warnings.catch_warnings():  # read-only is fine: the trainer never writes data
             warnings.filterwarnings("ignore", message=".*not writable.*")
             t = {k: torch.from_numpy(v) for k, v in self.arrays.items()}
@@ -111,9 +121,6 @@ class SharedData:
 
 def train_child(job: ChildJob, data: DataSplits, on_epoch: OnEpoch | None) -> Result:
     """The real child: :func:`nas.training.loop.train_genome` with the job's recipe and budget."""
-    from nas.training.loop import train_genome
-    from nas.training.recipe import Budget, Recipe
-
     return train_genome(job.genome, data, Recipe.from_dict(job.recipe),
                         Budget(epochs=job.epochs),
                         space_options=job.space_options, on_epoch=on_epoch)
@@ -121,8 +128,6 @@ def train_child(job: ChildJob, data: DataSplits, on_epoch: OnEpoch | None) -> Re
 
 def where() -> dict[str, Any]:
     """Where this process runs: node, pid and the GPUs Ray gave it (JSON-able)."""
-    import ray
-
     context = ray.get_runtime_context()
     gpu_ids = [str(g) for g in ray.get_gpu_ids()]
     return {
@@ -148,8 +153,6 @@ class ChildWorker:
 
     def __init__(self, threads: int, child_fn: ChildFn = train_child,
                  stopper: Any = None) -> None:
-        import torch
-
         torch.set_num_threads(max(1, threads))  # a CPU child uses exactly its K cores
         self.data: DataSplits | None = None
         self.child_fn = child_fn
@@ -173,15 +176,9 @@ class ChildWorker:
         traceback's last lines in ``traceback``) when something other than the trainer raised.
         """
         if self.data is None:  # the first child of this worker (or of its restart)
-            import ray
-
             shared: SharedData = ray.get(data[0])
             self.data = shared.load()
-            import torch
-
             if torch.cuda.is_available():  # resident on this worker's GPU for all its children
-                from nas.training.device import pick_device
-
                 self.data = self.data.to(pick_device(None))
         _test_exit_hook()
         started = time.time()
@@ -200,8 +197,6 @@ class ChildWorker:
     def _on_epoch(self, trial: int) -> OnEpoch | None:
         if self.stopper is None:
             return None
-        import ray
-
         stopper = self.stopper
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> bool:
@@ -222,3 +217,186 @@ def _test_exit_hook() -> None:
             return
         os.close(fd)
         os._exit(1)  # as the kernel's OOM killer would: no cleanup, no exception
+
+
+# --- the evaluator ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Worker:
+    index: int
+    handle: Any  # the ChildWorker actor
+    where: dict[str, Any] = field(default_factory=dict)  # its ready() answer
+
+
+@dataclass
+class _Child:
+    job: Job
+    worker: _Worker
+    dispatched: float
+
+
+def place(where: Mapping[str, Any]) -> dict[str, Any]:
+    """The where-it-ran fields of a worker's answer (study attributes, the live view)."""
+    return {k: where[k] for k in ("node", "host", "ip", "pid", "device", "gpu_ids",
+                                  "cuda_visible_devices") if k in where}
+
+
+def first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def evaluation_of(out: Mapping[str, Any]) -> Evaluation:
+    """A worker's answer (:meth:`ChildWorker.run`) as an :class:`Evaluation`: the trainer's
+    :class:`~nas.training.result.Result` is kept whole in ``detail``."""
+    started, finished, where = float(out["started"]), float(out["finished"]), place(out)
+    if "result" not in out:  # something other than the trainer raised, or Ray gave up
+        return Evaluation(status="error", message=str(out["error"]),
+                          detail={"traceback": out.get("traceback", "")}, where=where,
+                          started=started, finished=finished)
+    result = Result.from_dict(out["result"])
+    return Evaluation(status=result.status, message=result.message,
+                      metrics={k: float(v) for k, v in result.metrics().items()},
+                      curve=[float(v) for v in result.val_top1], detail=dict(out["result"]),
+                      where=where, started=started, finished=finished)
+
+
+@register_evaluator
+class TrainEvaluator(Evaluator):
+    """Trains each child from scratch on a Ray worker: the search of Zoph & Le, distributed.
+
+    Each worker is a :class:`ChildWorker` actor that holds one slot (a GPU, a share of one, or
+    ``K`` CPU cores) for the whole search and trains one child after another on the data it
+    maps from Ray's object store; ``--address`` puts the workers on a cluster. A worker
+    process or node that dies is restarted by Ray and its child run again (``max_retries``).
+    With ``--early-stop`` the children report each epoch to an :class:`EarlyStopper` actor.
+
+    ``child_fn`` replaces the trainer in the workers (the scheduling benchmark's timed sleep).
+    """
+
+    name = "train"
+    Config = NoOptions
+    summary = "train each child from scratch, in parallel on Ray workers (GPUs or CPU cores)"
+
+    def __init__(self, context: Context, *, child_fn: ChildFn = train_child,
+                 **options: Any) -> None:
+        super().__init__(context, **options)
+        self.child_fn = child_fn
+        self.slots: Slots | None = None
+        self.workers: list[_Worker] = []  # every worker started, to kill at the end
+        self.helpers: list[Any] = []  # other actors (the early stopper), likewise
+        self.starting: dict[Any, _Worker] = {}  # ObjectRef of ready() -> worker starting up
+        self.free: list[_Worker] = []
+        self.children: dict[Any, _Child] = {}  # ObjectRef -> child in flight
+        self.data_ref: Any = None  # the SharedData in the object store
+        self._started_ray = False
+
+    def open(self) -> None:
+        """Load the data (a missing dataset fails here, before Ray starts), then join or start
+        Ray and plan the slots (impossible resource flags fail here, before any run exists)."""
+        self.context.data()
+        self._started_ray = connect_ray(self.context.resources)
+        self.slots = plan_slots(self.context.resources, ray.cluster_resources())
+
+    def start(self, history: Sequence[Evaluation] = (), jobs: int | None = None) -> None:
+        """Put the data in the object store and start the workers (no more than ``jobs``)."""
+        assert self.slots is not None, "open() first"
+        data = self.context.data()
+        stopper = None
+        if self.context.early_stop:  # the rungs remember the children of earlier sessions
+            stopper = ray.remote(EarlyStopper).options(num_cpus=0).remote(
+                self.context.early_stop, max_resource=math.ceil(self.context.epochs),
+                history=[(e.curve, e.status) for e in history])
+            self.helpers.append(stopper)
+        log.info("%s; data %s", self.slots.describe(), data.summary())
+        self.data_ref = ray.put(SharedData.of(data))  # alive as long as the workers
+        actor = ray.remote(ChildWorker).options(
+            num_gpus=self.slots.gpus, num_cpus=self.slots.cpus, max_concurrency=1,
+            max_restarts=-1,  # a dead worker process comes back (on another node if need be)
+            max_task_retries=self.context.resources.max_retries)  # ... its child runs again
+        n = self.slots.n if jobs is None else min(self.slots.n, max(jobs, 1))
+        for i in range(n):
+            worker = _Worker(i, actor.remote(self.slots.threads, self.child_fn, stopper))
+            self.starting[worker.handle.ready.remote()] = worker
+            self.workers.append(worker)
+        self.slots_total = n
+        self.note = f"starting {self.slots.describe()}"
+
+    def idle(self) -> int:
+        return len(self.free)
+
+    def in_flight(self) -> int:
+        return len(self.children)
+
+    def warming(self) -> bool:
+        return bool(self.starting)
+
+    def submit(self, job: Job) -> dict[str, Any]:
+        worker = self.free.pop(0)
+        child = ChildJob(trial=job.trial, genome=job.genome, recipe=self.context.recipe,
+                         epochs=self.context.epochs,
+                         space_options=dict(self.context.space.options))
+        ref = worker.handle.run.remote(child, [self.data_ref])
+        self.children[ref] = _Child(job, worker, time.time())
+        return {"worker": worker.index, **place(worker.where)}
+
+    def wait(self, timeout: float | None = None) -> list[tuple[Job, Evaluation]]:
+        refs = [*self.children, *self.starting]
+        if not refs:
+            return []
+        ready, rest = ray.wait(refs, num_returns=1, timeout=timeout)
+        if ready and rest:  # everything else that is ready too: one round for all
+            more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
+            ready += more
+        done = []
+        for ref in ready:
+            if ref in self.starting:
+                self._ready(ref)
+            else:
+                done.append(self._collect(ref))
+        return done
+
+    def _ready(self, ref: Any) -> None:
+        worker = self.starting.pop(ref)
+        try:
+            worker.where = ray.get(ref)
+        except ray.exceptions.RayError as e:
+            log.error("worker %d could not start: %s", worker.index, first_line(e))
+            if not self.starting and not self.free and not self.children:
+                raise NasError(f"no worker could start on the Ray cluster: {first_line(e)}") \
+                    from None
+            return
+        log.info("worker %d ready on node %s (%s, %s, pid %s)", worker.index,
+                 worker.where["node"], worker.where["ip"], worker.where["device"],
+                 worker.where["pid"])
+        self.slots_ready += 1
+        self.note = ""
+        self.free.append(worker)
+
+    def _collect(self, ref: Any) -> tuple[Job, Evaluation]:
+        child = self.children.pop(ref)
+        self.free.append(child.worker)
+        try:
+            out = ray.get(ref)
+        except ray.exceptions.RayError as e:  # the worker died more often than max_retries
+            out = {"error": f"worker lost: {first_line(e)}", "started": child.dispatched,
+                   "finished": time.time(), **child.worker.where}
+        return child.job, evaluation_of(out)
+
+    def cancel(self) -> None:
+        for ref in self.children:  # cancelled first, or Ray retries them when we kill
+            ray.cancel(ref)
+        self.children.clear()
+
+    def close(self) -> None:
+        for handle in [*(w.handle for w in self.workers), *self.helpers]:
+            ray.kill(handle)
+        self.workers.clear()
+        self.helpers.clear()
+        self.starting.clear()
+        self.free.clear()
+        self.data_ref = None
+        if self._started_ray:
+            ray.shutdown()
+            self._started_ray = False

@@ -17,13 +17,16 @@ from __future__ import annotations
 import csv
 import importlib.resources
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
+from nas.core.cost import totals
 from nas.core.errors import NasError
 from nas.core.genome import Genome
-from nas.core.space import Space, get_space
+from nas.core.space import Space, create_space
+from nas.evaluators.base import BatchEvaluator, Context, Evaluation, register_evaluator
 
 ARCH_COLUMN = "arch"
 ACCURACY_COLUMN = "test_accuracy"
@@ -54,7 +57,7 @@ def shipped_table(space: str) -> Path:
 
 
 def _tabular_space(space: Space | str) -> Space:
-    space = get_space(space) if isinstance(space, str) else space
+    space = create_space(space) if isinstance(space, str) else space
     if not isinstance(space, TabularSpace):
         raise NasError(f"space {space.name!r} has no arch strings (to_arch_str / "
                        f"from_arch_str), so it cannot be read from a table")
@@ -122,8 +125,8 @@ def _parse(path: Path, space: Space) -> dict[Genome, float]:
     return table
 
 
-class TabularEvaluator:
-    """Evaluates a genome by looking its accuracy up in a table (see the module docstring).
+class Table:
+    """A table of published results, keyed by genome (see the module docstring).
 
     ``metrics(genome)`` answers like the trainer's ``Result.metrics()``: ``accuracy`` (%), and
     with ``costs=True`` also the network's exact ``params`` and ``flops`` from the cost model
@@ -165,8 +168,6 @@ class TabularEvaluator:
     def costs(self, genome: Genome) -> dict[str, float]:
         """Exact ``params`` and ``flops`` (multiply-adds) of the genome's network."""
         if genome not in self._costs:
-            from nas.core.cost import totals
-
             t = totals(self.space.graph(genome, self.input_shape, self.num_classes))
             self._costs[genome] = {"params": float(t.params), "flops": float(t.flops)}
         return self._costs[genome]
@@ -175,3 +176,49 @@ class TabularEvaluator:
         """The table's best genome and its accuracy (the optimum a search can reach)."""
         genome = max(self.table, key=self.table.__getitem__)
         return genome, self.table[genome]
+
+
+@dataclass
+class TableConfig:
+    table: str | None = None  # a CSV with columns arch,test_accuracy; None: the one that ships
+
+
+@register_evaluator
+class TableEvaluator(BatchEvaluator):
+    """A child's "training" is a look-up: its accuracy in a table of published results.
+
+    The table's accuracy is what the run's objective and the controller see, so a whole
+    search (or a controller benchmark, ``nas benchmark``) takes seconds; costs (parameters,
+    multiply-adds) come from the exact cost model when the run asks for them. The networks are
+    the table's: CIFAR-10's 3x32x32 images and 10 classes.
+    """
+
+    name = "table"
+    Config = TableConfig
+    summary = "look each child up in a table of published results (NAS-Bench-201): seconds"
+    config: TableConfig
+
+    def __init__(self, context: Context, **options: Any) -> None:
+        super().__init__(context, **options)
+        self.table: Table | None = None
+
+    def open(self) -> None:
+        path = self.config.table or shipped_table(self.context.space.name)
+        self.table = Table(path, self.context.space)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (3, 32, 32)
+
+    @property
+    def num_classes(self) -> int:
+        return 10
+
+    def evaluate(self, genomes: Sequence[Genome]) -> list[Evaluation]:
+        assert self.table is not None, "open() first"
+        costs = bool(set(self.context.metrics) - {"accuracy"})
+        return [Evaluation(metrics=self.table.metrics(g, costs=costs),
+                           detail={"table": str(self.table.path)}) for g in genomes]
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "table": str(self.table.path) if self.table else None}

@@ -14,7 +14,8 @@ object store once (:class:`~nas.evaluators.scratch.SharedData`),
 :func:`~nas.evaluators.cluster.plan_slots` plans from ``--gpus``, and Ray's
 :class:`~ray.util.ActorPool` hands each free worker the next retraining. The only difference
 from a search child is :class:`RetrainChild`: it also evaluates the test split and keeps a
-checkpoint, so that ``nas export`` can export the retrained weights.
+checkpoint (a nas checkpoint, :mod:`nas.training.checkpoint`), so that ``nas export`` can
+export the retrained weights.
 
 Everything lands in ``runs/<name>/compare/``::
 
@@ -46,19 +47,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nas.core.errors import NasError, ShapeError
+from nas.core.fmt import human, percent
 from nas.core.genome import Genome
-from nas.core.space import Baseline, create_space
-from nas.search.live import human
-from nas.search.store import read_json, write_json
+from nas.core.space import Baseline, create_space, get_baseline
+from nas.core.statefile import read_json, write_json
+from nas.results.runs import COMPARE_DIR, ranked_trials, run_records
 
 if TYPE_CHECKING:
+    from nas.core.netgraph import Shape
     from nas.evaluators.scratch import ChildJob, OnEpoch
     from nas.search.config import SearchConfig
     from nas.search.store import RunDir, TrialRecord
     from nas.training.data import DataSplits
     from nas.training.result import Result
 
-COMPARE_DIR = "compare"
 RESULT_FORMAT = "nas.compare/1"
 DEFAULT_BASELINES = ("resnet18", "resnet34")  # on ImageNet-sized images
 SMALL_IMAGE_BASELINES = ("resnet20", "resnet56")  # He et al.'s CIFAR ResNets, on <= 64x64
@@ -129,7 +131,6 @@ def slug(label: str) -> str:
 def found_contenders(records: Sequence[TrialRecord], top: int,
                      space_options: Mapping[str, Any]) -> list[Contender]:
     """The ``top`` best completed trials (ranked by :func:`nas.export.ranked_trials`)."""
-    from nas.results.export import ranked_trials
 
     return [Contender(label=f"trial-{r.number}", genome=r.genome,
                       space_options=dict(space_options), trial=r.number,
@@ -335,10 +336,6 @@ def summarise(contenders: Sequence[Contender], jobs: Sequence[Retraining],
 # --- the table and the plots -----------------------------------------------------------------
 
 
-def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{v:.2f}"
-
-
 COLUMNS = ("network", "kind", "search val %", "final val %", "test % (mean ± std)", "seeds",
            "params", "FLOPs", "latency ms", "train s")
 
@@ -347,8 +344,8 @@ def table_cells(row: Row) -> list[str]:
     """A row's cells, in :data:`COLUMNS` order (shared by the terminal and Markdown)."""
     test = "-" if row.test_mean is None else (
         f"{row.test_mean:.2f}" + (f" ± {row.test_std:.2f}" if row.test_std is not None else ""))
-    return [row.label, "baseline" if row.baseline else "found", _pct(row.search_accuracy),
-            _pct(row.val_mean), test, f"{row.ok}/{row.seeds}", human(row.params),
+    return [row.label, "baseline" if row.baseline else "found", percent(row.search_accuracy),
+            percent(row.val_mean), test, f"{row.ok}/{row.seeds}", human(row.params),
             human(row.flops), "-" if row.latency_ms is None else f"{row.latency_ms:.2f}",
             "-" if row.train_seconds is None else f"{row.train_seconds:.1f}"]
 
@@ -404,15 +401,16 @@ class CompareResult:
     files: dict[str, Path]
 
 
-def check_fits(contenders: Sequence[Contender], data: DataSplits) -> None:
-    """Every network must build for the data's images: a one-line error before any training."""
-    shape = "x".join(map(str, data.input_shape))
+def check_fits(contenders: Sequence[Contender], input_shape: Shape, num_classes: int,
+               what: str = "the run's") -> None:
+    """Every network must build for the run's images: a one-line error before any training."""
+    shape = "x".join(map(str, input_shape))
     for c in contenders:
         try:
             create_space(c.genome.space, **c.space_options).graph(
-                c.genome, data.input_shape, data.num_classes)
+                c.genome, input_shape, num_classes)
         except ShapeError as e:
-            raise NasError(f"{c.label} does not fit {data.name} images ({shape}): {e}") from None
+            raise NasError(f"{c.label} does not fit {what} images ({shape}): {e}") from None
 
 
 def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]] | None = None,
@@ -424,8 +422,6 @@ def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]] | None = 
     module docstring. ``baselines=None`` compares with :func:`default_baselines` for the run's
     data. ``on_plan(to_train, reused)`` is called once the work is known and
     ``on_done(job, record)`` after each retraining (progress bars)."""
-    from nas.core.space import get_baseline
-    from nas.results.export import run_records
     from nas.search.config import SearchConfig, load_data, resolve_recipe
 
     config = config or CompareConfig()
@@ -436,9 +432,18 @@ def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]] | None = 
     if not found:
         raise NasError(f"run {run.name!r} has no completed child yet; wait for the search "
                        f"or resume it (nas search --resume {run.name})")
-    data = load_data(search)
-    if baselines is None:
-        baselines = [(n, get_baseline(n)) for n in default_baselines(data.input_shape)]
+    recorded: tuple[Shape, int] | None = None  # what the search saw (older runs: unknown)
+    if search.input_shape is not None and search.num_classes is not None:
+        c, h, w = search.input_shape
+        recorded = (c, h, w), search.num_classes
+    data: DataSplits | None = None
+    if baselines is None:  # the defaults depend on the images (older runs: read the data)
+        if recorded is not None:
+            shape: Sequence[int] = recorded[0]
+        else:
+            data = load_data(search)
+            shape = data.input_shape
+        baselines = [(n, get_baseline(n)) for n in default_baselines(shape)]
     contenders = found + [baseline_contender(label, b) for label, b in baselines]
     labels = [c.label for c in contenders]
     duplicate = next((x for x in labels if labels.count(x) > 1), None)
@@ -450,7 +455,14 @@ def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]] | None = 
     seeds = [int(recipe["seed"]) + i for i in range(config.seeds)]
     data_spec = {"dataset": search.dataset, "data_dir": search.data_dir, "limit": search.limit}
     budget = {"epochs": epochs}
-    check_fits(contenders, data)
+    if recorded is not None:
+        check_fits(contenders, *recorded)  # a misfit fails before the data are loaded
+    data = data or load_data(search)
+    if recorded is not None and recorded != (data.input_shape, data.num_classes):
+        raise NasError(f"the data of run {run.name!r} changed: the search had "
+                       f"{'x'.join(map(str, recorded[0]))} images in {recorded[1]} classes, "
+                       f"now {data.summary()}")
+    check_fits(contenders, data.input_shape, data.num_classes, data.name)
 
     directory = run.path / COMPARE_DIR
     jobs = plan(directory, contenders, recipe, budget, data_spec, seeds)

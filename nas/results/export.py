@@ -4,23 +4,23 @@
   function, plus ``<name>.weights.pt`` (a plain ``state_dict``) when there are weights;
 * ``torchscript``: ``torch.jit.script`` of the model, loadable with ``torch.jit.load``;
 * ``onnx``: opset :data:`ONNX_OPSET`, dynamic batch dimension, checked with ``onnx.checker``;
-* ``checkpoint``: weights, genome, space options, input shape, classes, recipe and metrics,
-  loadable with ``torch.load(path, weights_only=True)``.
+* ``checkpoint``: a nas checkpoint (:mod:`nas.training.checkpoint`, ``docs/checkpoints.md``):
+  weights, genome, space options, input shape, classes, dataset, recipe and metrics, loadable
+  with ``torch.load(path, weights_only=True)`` and by ``nas export`` itself.
 
 Every file is written to a temporary name and renamed, so an interrupted export never leaves a
 half-written file behind.
 
 What to export is often a trial of a search: :func:`open_run`, :func:`ranked_trials` and
 :func:`find_trial` resolve a run (by name or directory) and its children for ``nas export``,
-``nas compare`` and ``nas report``.
+``nas compare`` and ``nas report``; :func:`run_input` gives a run's input shape and classes
+without loading its data.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,29 +32,17 @@ from nas.core.codegen import module_file
 from nas.core.errors import NasError
 from nas.core.genome import Genome
 from nas.core.netgraph import NetGraph
+from nas.core.statefile import write_atomic
+from nas.training.checkpoint import save_checkpoint
 
 if TYPE_CHECKING:  # nas.store imports Optuna: only the functions that read runs need it
-    from nas.search.store import RunDir, TrialRecord
+    pass
 
 FORMATS = ("code", "torchscript", "onnx", "checkpoint")
 #: What ``nas export --format`` also accepts: ``diagram``, a PNG of the searched cells
 #: (:mod:`nas.results.diagrams`) for spaces that have them.
 ARTIFACTS = (*FORMATS, "diagram")
 ONNX_OPSET = 17
-
-
-def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` then rename ``tmp`` to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def parse_formats(text: str, allowed: Sequence[str] = FORMATS) -> list[str]:
@@ -66,28 +54,18 @@ def parse_formats(text: str, allowed: Sequence[str] = FORMATS) -> list[str]:
     return formats
 
 
-def checkpoint_dict(model: nn.Module, genome: Genome, net: NetGraph,
-                    space_options: Mapping[str, Any] | None = None,
-                    recipe: Mapping[str, Any] | None = None,
-                    metrics: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Everything needed to rebuild and judge the model, in ``weights_only``-safe types."""
-    return {
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "genome": genome.to_dict(),
-        "space_options": dict(space_options or {}),
-        "input_shape": list(net.input_shape),
-        "num_classes": int(net.output_shape[0]),
-        "recipe": dict(recipe or {}),
-        "metrics": dict(metrics or {}),
-    }
-
-
 def export_network(model: nn.Module, net: NetGraph, genome: Genome, out_dir: str | Path, *,
                    name: str, formats: Sequence[str] = FORMATS, has_weights: bool = True,
                    space_options: Mapping[str, Any] | None = None,
                    recipe: Mapping[str, Any] | None = None,
-                   metrics: Mapping[str, Any] | None = None) -> dict[str, Path]:
-    """Write ``model`` (built from ``net``) in each of ``formats``; return format -> path."""
+                   metrics: Mapping[str, Any] | None = None,
+                   dataset: Mapping[str, Any] | None = None,
+                   result: Mapping[str, Any] | None = None) -> dict[str, Path]:
+    """Write ``model`` (built from ``net``) in each of ``formats``; return format -> path.
+
+    ``recipe``, ``metrics``, ``dataset`` and ``result`` go into the checkpoint as they are
+    (those of the checkpoint the model came from, if any: see docs/checkpoints.md).
+    """
     out = Path(out_dir)
     model = model.cpu().eval()
     example = torch.randn(2, *net.input_shape)
@@ -96,21 +74,23 @@ def export_network(model: nn.Module, net: NetGraph, genome: Genome, out_dir: str
         if fmt == "code":
             weights = f"{name}.weights.pt" if has_weights else None
             src = module_file(net, genome.to_dict(), weights, class_name="Net")
-            files["code"] = _atomic(out / f"{name}.py", partial(_write_text, src))
+            files["code"] = write_atomic(out / f"{name}.py", partial(_write_text, src))
             if weights:
                 state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-                files["weights"] = _atomic(out / weights, partial(_torch_save, state))
+                files["weights"] = write_atomic(out / weights, partial(_torch_save, state))
         elif fmt == "torchscript":
             with warnings.catch_warnings():  # jit.script's deprecation and typing notes
                 warnings.simplefilter("ignore")
                 scripted = torch.jit.script(model)
-            files["torchscript"] = _atomic(out / f"{name}.torchscript.pt",
-                                           partial(_jit_save, scripted))
+            files["torchscript"] = write_atomic(out / f"{name}.torchscript.pt",
+                                                partial(_jit_save, scripted))
         elif fmt == "onnx":
-            files["onnx"] = _atomic(out / f"{name}.onnx", partial(_write_onnx, model, example))
+            files["onnx"] = write_atomic(out / f"{name}.onnx", partial(_write_onnx, model, example))
         elif fmt == "checkpoint":
-            ckpt = checkpoint_dict(model, genome, net, space_options, recipe, metrics)
-            files["checkpoint"] = _atomic(out / f"{name}.ckpt.pt", partial(_torch_save, ckpt))
+            files["checkpoint"] = save_checkpoint(
+                out / f"{name}.ckpt.pt", model, genome, recipe, result,
+                space_options=space_options, input_shape=net.input_shape,
+                num_classes=int(net.output_shape[0]), dataset=dataset, metrics=metrics or {})
         else:
             raise NasError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
     return files
@@ -135,54 +115,3 @@ def _write_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> None:
                       input_names=["input"], output_names=["logits"],
                       dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
     onnx.checker.check_model(onnx.load(str(path)))
-
-
-# --- what to export: runs and their trials ---------------------------------------------------
-
-
-def open_run(ref: str | Path, runs_dir: str | Path = "runs") -> RunDir:
-    """A run given as a directory (``runs/nasnet-rl-...``) or as a name in ``runs_dir``."""
-    from nas.search.store import CONFIG, RunDir
-
-    path = Path(ref)
-    if (path / CONFIG).is_file():
-        return RunDir(path)
-    if path.name != str(ref):  # a path, not a bare name
-        raise NasError(f"{ref} is not a run directory (it has no {CONFIG}); `nas runs` lists "
-                       "the runs")
-    return RunDir.open(runs_dir, str(ref))
-
-
-def run_records(run: RunDir) -> list[TrialRecord]:
-    """Every trial of ``run``'s study, by number (read only)."""
-    from nas.search.store import RunStudy
-
-    return RunStudy.open(run.storage_url, run.name, None, load=True).records()
-
-
-def ranked_trials(records: Sequence[TrialRecord]) -> list[TrialRecord]:
-    """The completed trials, best reward (the study's value) first (ties: the earlier trial), each
-    genome once (a genome trained again after a resume keeps its best trial)."""
-    done = sorted((r for r in records if r.state == "COMPLETE" and r.reward is not None),
-                  key=lambda r: (-float(r.reward or 0.0), r.number))
-    seen: set[Genome] = set()
-    ranked = []
-    for r in done:
-        if r.genome not in seen:
-            seen.add(r.genome)
-            ranked.append(r)
-    return ranked
-
-
-def find_trial(run: RunDir, records: Sequence[TrialRecord], number: int) -> TrialRecord:
-    """Trial ``number`` of ``run``; it must have completed (a failed child has no result)."""
-    for r in records:
-        if r.number == number:
-            if r.state != "COMPLETE":
-                raise NasError(f"trial {number} of run {run.name!r} did not complete "
-                               f"({r.status}: {r.message or r.state}); export a completed one")
-            return r
-    numbers = [r.number for r in records]
-    have = f"trials 0-{max(numbers)}" if numbers else "no trials"
-    raise NasError(f"run {run.name!r} has no trial {number} ({have}); `nas status "
-                   f"{run.name}` lists the best")

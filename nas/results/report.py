@@ -7,8 +7,8 @@ What a reader of a search wants to see, in order:
    time (did it still improve at the end?);
 3. what it cost: accuracy against parameters and FLOPs of every child, with the Pareto front;
 4. for ``rl``: the policy's entropy over time (has the controller converged?), from the
-   per-update record the controller keeps in its state (``history`` in
-   :class:`controllers.rl.PolicyGradient`);
+   per-update record the controller describes itself with (``history`` in the public
+   ``describe`` of its saved state: :meth:`controllers.base.Controller.describe`);
 5. the best genomes: their numbers, their learning curves, and the architecture itself --
    cell diagrams where the space has cells (:meth:`nas.space.Space.cells`), the per-layer
    table otherwise;
@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nas.core.errors import NasError
+from nas.core.fmt import count, duration, percent
 from nas.core.genome import Genome
 from nas.core.space import Space, create_space
 
@@ -95,13 +97,23 @@ def start_time(records: Sequence[TrialRecord]) -> float | None:
     return min(times) if times else None
 
 
-def controller_history(run: RunDir) -> list[dict[str, float]]:
-    """The rl controller's per-update record from the run's saved state ([] if none)."""
+def controller_description(run: RunDir) -> dict[str, Any]:
+    """What the run's controller says about itself for reports: the public ``describe`` part
+    of the saved state (never the controller's own part); {} if there is none yet."""
     state = run.load_state()
-    if not state:
+    described = (state or {}).get("controller", {})
+    described = described.get("describe", {}) if isinstance(described, dict) else {}
+    return described if isinstance(described, dict) else {}
+
+
+def controller_history(run: RunDir) -> list[dict[str, float]]:
+    """The rl controller's per-update record (``history`` in its description; [] if none):
+    the records with a number for each of update, time, entropy and baseline."""
+    history = controller_description(run).get("history", [])
+    if not isinstance(history, list):
         return []
-    history = state.get("controller", {}).get("history", [])
-    return [dict(h) for h in history] if isinstance(history, list) else []
+    return [h for h in history if isinstance(h, dict) and all(
+        isinstance(h.get(k), int | float) for k in ("update", "time", "entropy", "baseline"))]
 
 
 def max_entropy(space: Space) -> float:
@@ -109,25 +121,7 @@ def max_entropy(space: Space) -> float:
     return sum(math.log(len(d.options)) for d in space.decisions)
 
 
-def input_spec(config: Mapping[str, Any]) -> tuple[Shape, int]:
-    """The input shape and class count of the run's data (loaded as the search loads it)."""
-    from nas.search.config import SearchConfig, load_data
-
-    data = load_data(SearchConfig.from_dict(config))
-    return data.input_shape, data.num_classes
-
-
 # --- the sections ----------------------------------------------------------------------------
-
-
-def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{v:.2f}"
-
-
-def _count(n: Any) -> str:
-    from nas.search.live import human
-
-    return human(None if n is None else float(n))
 
 
 def _with_options(name: str, options: Mapping[str, Any] | None) -> str:
@@ -138,7 +132,6 @@ def _with_options(name: str, options: Mapping[str, Any] | None) -> str:
 
 
 def overview(status: Mapping[str, Any]) -> Section:
-    from nas.search.live import duration
 
     c = status["config"]
     budget = [f"{c['trials']} children" if c.get("trials") else None,
@@ -154,7 +147,7 @@ def overview(status: Mapping[str, Any]) -> Section:
         ["children", f"{status['done']} finished: {counts.get('ok', 0)} ok, "
                      f"{counts.get('pruned', 0)} pruned, {status['failed']} failed"],
         ["time", duration(status["elapsed"])],
-        ["best accuracy", _pct(status["best"][0]["accuracy"]) + " %" if status["best"]
+        ["best accuracy", percent(status["best"][0]["accuracy"]) + " %" if status["best"]
          else "-"],
     ]
     return Section("Run", tables=[Table(["", ""], rows)])
@@ -225,7 +218,11 @@ def entropy_section(run: RunDir, space: Space, t0: float | None, out: Path,
     if run.config.get("controller") != "rl":
         return None
     section = Section("Controller entropy")
-    history = controller_history(run)
+    try:
+        history = controller_history(run)
+    except NasError as e:  # the rest of the report does not need the state
+        section.text.append(f"The controller's saved state cannot be read: {e}")
+        return section
     if not history:
         section.text.append("The controller has not updated its policy yet (or this run was "
                             "saved by a version of nas that did not record its entropy).")
@@ -255,6 +252,7 @@ def best_section(run: RunDir, top: Sequence[TrialRecord], out: Path, step: Step)
     from nas.core.cost import layer_table
     from nas.results.diagrams import draw_genome
     from nas.results.plots import Curve, learning_curves
+    from nas.results.runs import run_input
 
     config = run.config
     options = dict(config.get("space_options") or {})
@@ -265,9 +263,9 @@ def best_section(run: RunDir, top: Sequence[TrialRecord], out: Path, step: Step)
     section.tables.append(Table(
         ["rank", "trial", "val accuracy %", "params", "FLOPs", "latency ms", "child s",
          "genome"],
-        [[str(i + 1), str(r.number), _pct(r.accuracy), _count(r.attrs.get("params")),
-          _count(r.attrs.get("flops")), _pct(r.attrs.get("latency_ms")),
-          _pct(r.attrs.get("seconds")), r.genome.id] for i, r in enumerate(top)],
+        [[str(i + 1), str(r.number), percent(r.accuracy), count(r.attrs.get("params")),
+          count(r.attrs.get("flops")), percent(r.attrs.get("latency_ms")),
+          percent(r.attrs.get("seconds")), r.genome.id] for i, r in enumerate(top)],
         right={0, 1, 2, 3, 4, 5, 6}))
     curves = [Curve(f"trial {r.number}", [float(v) for v in r.attrs["result"]["val_top1"]])
               for r in top if isinstance(r.attrs.get("result"), dict)
@@ -282,20 +280,20 @@ def best_section(run: RunDir, top: Sequence[TrialRecord], out: Path, step: Step)
     spec: tuple[Shape, int] | None = None
     for i, r in enumerate(top):
         step(f"drawing trial {r.number}")
-        sub = Section(f"{i + 1}. trial {r.number}: {_pct(r.accuracy)} % ({r.genome.id})")
+        sub = Section(f"{i + 1}. trial {r.number}: {percent(r.accuracy)} % ({r.genome.id})")
         sub.details.append(("decisions", genome_table(r.genome)))
         png = draw_genome(r.genome, out / f"trial_{r.number}.cells.png", space_options=options,
                           title=f"trial {r.number} ({r.genome.id})")
         if png is not None:
             sub.figures.append(Figure(png, f"The cells of trial {r.number}."))
         else:
-            spec = spec or input_spec(config)
+            spec = spec or run_input(run)  # recorded by the search: the data are not loaded
             rows = layer_table(space.graph(r.genome, *spec))
             sub.details.append((f"layers ({len(rows)})", Table(
                 ["layer", "C in", "H/W in", "kernel", "stride", "C out", "H/W out", "params",
                  "FLOPs"],
                 [[x.layer, str(x.in_c), x.in_hw, x.kernel, "" if x.stride is None else
-                  str(x.stride), str(x.out_c), x.out_hw, _count(x.params), _count(x.flops)]
+                  str(x.stride), str(x.out_c), x.out_hw, count(x.params), count(x.flops)]
                  for x in rows], right={1, 4, 5, 7, 8})))
         section.subsections.append(sub)
     return section
@@ -307,8 +305,9 @@ def genome_table(genome: Genome) -> Table:
 
 def compare_section(run: RunDir, out: Path) -> Section | None:
     """The ``nas compare`` table and plots, if the run has been compared."""
-    from nas.results.compare import COLUMNS, COMPARE_DIR, PLOTS, Row, table_cells
-    from nas.search.store import read_json
+    from nas.core.statefile import read_json
+    from nas.results.compare import COLUMNS, PLOTS, Row, table_cells
+    from nas.results.runs import COMPARE_DIR
 
     directory = run.path / COMPARE_DIR
     if not (directory / "summary.json").is_file():
@@ -431,7 +430,7 @@ def build_report(run: RunDir, out: str | Path | None = None, *, top: int = 5,
     ``step(description)`` is called before each slow part (plots, drawings), for progress.
     """
     from nas.core.errors import NasError
-    from nas.results.export import ranked_trials, run_records
+    from nas.results.runs import ranked_trials, run_records
     from nas.search.store import run_status
 
     unknown = [f for f in formats if f not in FORMATS]

@@ -16,7 +16,7 @@ from nas.evaluators.early_stop import PRUNERS
 from nas.training.data import DataSplits, load_dataset
 from nas.training.recipe import Recipe
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2  # 2: the evaluator's state is saved beside the controller's
 #: Why regularized evolution is the default controller: it is asynchronous by nature (each
 #: result updates the population alone; nothing waits for a batch), has no learning rate or
 #: baseline to tune, keeps a tiny state, and matched or beat RL at every budget in Real et al.
@@ -32,13 +32,17 @@ class SearchConfig:
     """A search, resolved: what ``config.json`` in the run directory holds.
 
     The first group defines the search and is fixed for the life of a run; the second says how
-    to run it and may change when a run is resumed (another cluster, more GPUs).
+    to run it and may change when a run is resumed (another cluster, more GPUs); the third is
+    filled by the search once its data are loaded, so that what reads a run later (``nas
+    report``, ``nas export``) knows the input shape without loading the data.
     """
 
     space: str = "nasnet"  # the search space (`nas spaces` lists them): the lectures' NAS cell
     space_options: dict[str, Any] = field(default_factory=dict)  # network-level options
     controller: str = DEFAULT_CONTROLLER  # rl, optuna, evolution or random (see DEFAULT_CONTROLLER)
     controller_options: dict[str, Any] = field(default_factory=dict)
+    evaluator: str = "train"  # how a child is judged (`nas evaluators`): trained from scratch
+    evaluator_options: dict[str, Any] = field(default_factory=dict)
     dataset: str = "digits"  # the bundled offline digits unless told otherwise
     data_dir: str | None = None  # where cifar10 / imagefolder data live
     trials: int | None = 12  # children to train, counted over the whole run
@@ -57,10 +61,13 @@ class SearchConfig:
     cpus_per_trial: float | None = None  # None: 1 per CPU child, <= 1 per GPU child
     address: str | None = None  # an existing Ray cluster ("auto" or HOST:PORT)
     max_retries: int = 2  # times a child is run again when its worker or node dies
+    # --- what the search found its data to be (report and export read these, never the data)
+    input_shape: list[int] | None = None  # (C, H, W) of the images; None until searched
+    num_classes: int | None = None  # classes of the dataset; None until searched
 
-    FIXED = ("space", "space_options", "controller", "controller_options", "dataset",
-             "data_dir", "epochs", "recipe", "seed", "cost", "cost_target", "early_stop",
-             "limit", "storage")
+    FIXED = ("space", "space_options", "controller", "controller_options", "evaluator",
+             "evaluator_options", "dataset", "data_dir", "epochs", "recipe", "seed", "cost",
+             "cost_target", "early_stop", "limit", "storage")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

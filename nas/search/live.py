@@ -18,6 +18,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from nas.core.fmt import duration, human, percent
+
 
 @dataclass
 class Running:
@@ -55,6 +57,7 @@ class Progress:
     dataset: str
     trials: int | None  # the budget in children, if any
     time_budget: float | None  # the budget in seconds, if any
+    evaluator: str = "train"  # how children are judged
     workers: int = 0  # slots asked for
     workers_ready: int = 0
     done: int = 0  # finished children counted towards the budget (any status)
@@ -115,31 +118,10 @@ class View(Protocol):
     def stop(self, progress: Progress) -> None: ...
 
 
-def duration(seconds: float | None) -> str:
-    """3725 -> '1h02m', 65 -> '1m05s', 4.2 -> '4.2s'."""
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    m, s = divmod(int(seconds), 60)
-    if m < 60:
-        return f"{m}m{s:02d}s"
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m"
-
-
-def human(n: float | None) -> str:
-    """1234567 -> '1.23M'."""
-    if n is None:
-        return "-"
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.3g}{unit}"
-    return f"{n:.3g}"
-
-
-def _pct(accuracy: float | None) -> str:
-    return "-" if accuracy is None else f"{accuracy:.2f}%"
+def _outcome(child: Finished, width: int) -> str:
+    """A finished child's accuracy, or why it failed."""
+    ok = child.status in ("ok", "pruned")
+    return percent(child.accuracy, sign=True) if ok else child.message[:width]
 
 
 def _place(where: dict[str, Any]) -> str:
@@ -149,8 +131,8 @@ def _place(where: dict[str, Any]) -> str:
 def finished_line(progress: Progress, child: Finished) -> str:
     """One plain line for a finished child (the CI log's view of a search)."""
     budget = f"/{progress.trials}" if progress.trials is not None else ""
-    best = _pct(progress.best.accuracy) if progress.best else "-"
-    what = _pct(child.accuracy) if child.status in ("ok", "pruned") else child.message[:80]
+    best = percent(progress.best.accuracy, sign=True) if progress.best else "-"
+    what = _outcome(child, 80)
     return (f"[{progress.done}{budget}] trial {child.trial} {child.status:<8} {what}  "
             f"params {human(child.params)} flops {human(child.flops)}  "
             f"{duration(child.seconds)} on {_place(child.where)}  best {best}")
@@ -218,7 +200,9 @@ class LiveView:
 def render(p: Progress) -> Group:
     """The live panel for ``p`` (also usable on its own, e.g. in a notebook)."""
     head = Text.assemble(
-        (f"search {p.run}", "bold"), f"  {p.space} / {p.controller} / {p.dataset}  ",
+        (f"search {p.run}", "bold"),
+        f"  {p.space} / {p.controller} / {p.evaluator}"
+        + (f" on {p.dataset}  " if p.evaluator == "train" else "  "),
         (_budget(p), "dim"))
     best = p.best
     stats = Text.assemble(
@@ -233,7 +217,7 @@ def render(p: Progress) -> Group:
     best_line = Text.assemble(
         ("best ", "dim"),
         ("-" if best is None else
-         f"{_pct(best.accuracy)}  trial {best.trial}  genome {best.genome_id}  "
+         f"{percent(best.accuracy, sign=True)}  trial {best.trial}  genome {best.genome_id}  "
          f"params {human(best.params)}  flops {human(best.flops)}", "bold green"))
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="dim")
     for col in ("trial", "genome", "node", "device", "pid", "for"):
@@ -244,7 +228,7 @@ def render(p: Progress) -> Group:
                       str(r.where.get("device", "?")), str(r.where.get("pid", "?")),
                       duration(now - r.dispatched))
     recent = [Text(f"  {c.trial:>4} {c.status:<8} "
-                   f"{_pct(c.accuracy) if c.status in ('ok', 'pruned') else c.message[:60]}",
+                   f"{_outcome(c, 60)}",
                    style="red" if c.status not in ("ok", "pruned") else "")
               for c in p.recent]
     parts: list[Any] = [head, stats, best_line]
@@ -265,8 +249,8 @@ def _budget(p: Progress) -> str:
 
 
 def _end_line(p: Progress) -> str:
-    best = (f"best {_pct(p.best.accuracy)} (trial {p.best.trial}, genome {p.best.genome_id})"
-            if p.best else "no successful child")
+    best = (f"best {percent(p.best.accuracy, sign=True)} (trial {p.best.trial}, "
+            f"genome {p.best.genome_id})" if p.best else "no successful child")
     return (f"search {p.run}: {p.done} children ({p.failed} failed, {p.pruned} pruned) in "
             f"{duration(p.elapsed)}; {best}" + (f"; {p.note}" if p.note else ""))
 

@@ -1,118 +1,103 @@
-"""The search driver: a controller proposes, Ray trains children on every slot, a study records.
+"""The search driver: a controller proposes, an evaluator judges, a study records.
 
-One driver process runs the loop below; children train in
-:class:`~nas.evaluators.scratch.ChildWorker` Ray actors, one per slot (a GPU, a share of one
-with ``--gpus-per-trial``, or ``K`` CPU cores without GPUs). The loop is ``ray.wait`` on the
-children in flight: whenever children finish, the controller is told, and their workers get
-their next children at once; only then are the study written and the state saved, so no slot
-waits for the disk or for another child (asynchronous search; a batched controller such as
-``rl`` learns when its batch of results is complete). Ray does the placing, the GPU isolation
-(``CUDA_VISIBLE_DEVICES`` per actor) and the fault tolerance: a worker process or node that
-dies is restarted and its child run again, at most ``max_retries`` times.
+One driver process runs the loop below with one controller and one evaluator
+(:mod:`nas.evaluators`): ``train`` trains each child from scratch on Ray workers (a GPU, a
+share of one, or ``K`` CPU cores each), ``table`` looks it up in a table of published results.
+The loop hands the evaluator children while it has room and takes back whichever finished:
+whenever children finish, the controller is told, and the evaluator gets its next children at
+once; only then are the study written and the state saved, so no slot waits for the disk or
+for another child (asynchronous search; a batched controller such as ``rl`` learns when its
+batch of results is complete).
 
-Why Ray core and not Ray Tune: measured for this project, Tune with ``reuse_actors`` adds about
-0.3 s per trial on 2 CPU slots and about 1.5 s per wave on 8 GPU slots; calls to warm actors
-add a fraction of that (``bench/search_overhead.py`` prints it).
+The value a controller is told and the value the study records are the same number: the run
+objective's reward (:class:`nas.core.objective.Objective`: validation accuracy, or accuracy
+traded against a cost).
 
 Nothing is lost. Each round of the loop does, in this order:
 
 1. take the finished children; ``controller.tell`` each (in memory);
-2. give every idle worker a child: a genome to re-run, else ``controller.propose()``;
+2. give the evaluator a child for each free slot: a genome to re-run, else
+   ``controller.propose()``;
 3. write the finished children to the study: attrs, learning curve, final state;
-4. save the controller's state with ``told`` (trial numbers) and ``pending`` (genomes
-   proposed, result not told), atomically;
+4. save the controller's (and the evaluator's) state with ``told`` (trial numbers) and
+   ``pending`` (genomes proposed, result not told), atomically;
 5. write a RUNNING trial to the study for each new child.
 
 So whatever the saved state says was told is finished in the study, and every RUNNING trial
 is pending in the saved state. After a kill at any moment, :meth:`Search.resume` marks the
 RUNNING trials interrupted (they do not count), tells the controller the finished results its
-saved state had not seen (in the order they were first told), and trains the pending genomes
+saved state had not seen (in the order they were first told), and judges the pending genomes
 (the interrupted ones among them) again before proposing anything new. A proposal made after
 the last save left no trace in the study and is forgotten with it. The controller thus sees
 every result exactly once, and the budget (``--trials``, ``--time-budget``) counts finished
 children over all sessions of the run.
 
 A genome proposed again after its result is known is answered from that result, without
-training (the controller interface's convention for revisits); it costs no trial.
+judging it again (the controller interface's convention for revisits); it costs no trial.
+After ``revisit_limit`` revisits in a row the controller has nothing new to propose: a search
+stops there ("exhausted"), while a benchmark, which must spend exactly its budget, judges the
+next proposal again as a new trial.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import time
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import optuna
 from optuna.trial import TrialState
 
+from controllers.base import Controller, create_controller
 from nas.core.errors import NasError
 from nas.core.genome import Genome
 from nas.core.space import Space, create_space
-from nas.evaluators.cluster import Slots, connect_ray, plan_slots
-from nas.evaluators.early_stop import EarlyStopper
-from nas.evaluators.scratch import ChildFn, ChildJob, ChildWorker, SharedData, train_child
-from nas.search.config import (
-    REVISIT_LIMIT,
-    STATE_FORMAT,
-    SearchConfig,
-    load_data,
-    resolve_recipe,
-)
+from nas.evaluators.base import STATUSES, Context, Evaluation, Evaluator, Job, create_evaluator
+from nas.search.config import REVISIT_LIMIT, STATE_FORMAT, SearchConfig, resolve_recipe
 from nas.search.live import Finished, LineView, Progress, Running, View
 from nas.search.store import RunDir, RunLock, RunStudy, TrialRecord, open_storage
 
-if TYPE_CHECKING:
-    from controllers.base import Controller
-    from nas.training.data import DataSplits
-
 log = logging.getLogger("nas.search")
-
-# --- the driver ----------------------------------------------------------------------------
-
-
-@dataclass
-class _Worker:
-    index: int
-    handle: Any  # the ChildWorker actor
-    where: dict[str, Any] = field(default_factory=dict)  # its ready() answer
-
-
-@dataclass
-class _Child:
-    job: ChildJob
-    worker: _Worker
-    dispatched: float
+_LOGGER = logging.getLogger("nas")  # the run's search.log hears the search and its evaluator
 
 
 @dataclass
 class SearchResult:
     """What :func:`run_search` returns: the run and how it ended."""
 
-    run: RunDir
+    run: RunDir | None  # None for a search kept in memory (search_in_memory)
     stop_reason: str  # "budget", "time", "exhausted", "interrupted"
     done: int  # finished children over the whole run
     best: Finished | None
+    study: RunStudy
+    revisits: int = 0  # proposals answered from known results in this session
 
 
 class Search:
-    """One session of a run: restore its state, keep every slot busy, record every child."""
+    """One session of a run: restore its state, keep the evaluator busy, record every child.
 
-    def __init__(self, run: RunDir, config: SearchConfig, space: Space,
-                 controller: Controller, study: RunStudy, recipe: dict[str, Any],
-                 view: View, progress: Progress) -> None:
+    ``run`` None keeps everything in memory (nothing saved; the study's storage decides).
+    """
+
+    def __init__(self, run: RunDir | None, config: SearchConfig, controller: Controller,
+                 evaluator: Evaluator, study: RunStudy, view: View, progress: Progress, *,
+                 revisit_limit: int = REVISIT_LIMIT, repeat_when_exhausted: bool = False) -> None:
         self.run = run
         self.config = config
-        self.space = space
+        self.space = evaluator.context.space
         self.controller = controller
+        self.evaluator = evaluator
         self.study = study
-        self.recipe = recipe
         self.view = view
         self.progress = progress
+        self.objective = config.objective()  # the one reward: told and recorded
+        self.revisit_limit = revisit_limit
+        self.repeat_when_exhausted = repeat_when_exhausted
         # the driver's state, saved with the controller's once a round (see the module doc)
         self.told: set[int] = set()  # trial numbers whose result the controller has
         self.pending: list[Genome] = []  # proposed (or to re-run), result not yet told
@@ -120,19 +105,13 @@ class Search:
         # this session's bookkeeping
         self.session_start = time.time()
         self.results: dict[Genome, dict[str, float] | None] = {}  # known results (revisits)
-        self.queue: deque[Genome] = deque()  # pending genomes to train before new proposals
-        self.deferred: dict[Genome, int] = {}  # revisits of a genome still training
-        self.children: dict[Any, _Child] = {}  # ObjectRef -> child in flight
-        self.starting: dict[Any, _Worker] = {}  # ObjectRef of ready() -> worker starting up
-        self.idle: list[_Worker] = []
-        self.workers: list[_Worker] = []  # every worker started, to kill at the end
-        self.helpers: list[Any] = []  # other actors (the early stopper), likewise
+        self.queue: deque[Genome] = deque()  # pending genomes to judge before new proposals
+        self.deferred: dict[Genome, int] = {}  # revisits of a genome still being judged
+        self.flying: dict[int, Job] = {}  # trial number -> job the evaluator has
         self.done = 0  # finished children, whole run
         self.revisit_streak = 0
-        self.objective = config.objective()  # the one reward: told and recorded
         self.stop_reason = ""
         self._saved: dict[str, Any] = {}  # the state last saved
-        self.data_ref: Any = None  # the SharedData in the object store
         # what this round has to write (see flush)
         self.to_start: list[tuple[int, Genome, dict[str, Any]]] = []
         self.to_finish: list[tuple[int, TrialState, float | None, dict[str, Any],
@@ -146,14 +125,18 @@ class Search:
         return self.elapsed_before + (time.time() - self.session_start)
 
     def save(self) -> None:
-        """Save the controller's state with the driver's (atomically), and the summary.
+        """Save the controller's and the evaluator's state with the driver's (atomically),
+        and the summary.
 
         Called once a round, between writing its finished and its new trials (see
         :meth:`flush`), so the saved state is always one that a resume can continue from.
         """
+        if self.run is None:
+            return
         self._saved = {
             "format": STATE_FORMAT,
             "controller": self.controller.state_dict(),
+            "evaluator": self.evaluator.state_dict(),
             "told": sorted(self.told),
             "pending": [g.to_dict() for g in self.pending],
             "elapsed": self.elapsed,
@@ -162,6 +145,8 @@ class Search:
         self.write_summary("running")
 
     def write_summary(self, state: str) -> None:
+        if self.run is None:
+            return
         best = self.progress.best
         self.run.write_summary({
             "state": state, "done": self.done, "failed": self.progress.failed,
@@ -169,24 +154,25 @@ class Search:
             "time_budget": self.config.time_budget, "elapsed": round(self.elapsed, 1),
             "best": None if best is None else {
                 "accuracy": best.accuracy, "reward": best.reward, "trial": best.trial,
-                "genome_id": best.genome_id,
-                "params": best.params, "flops": best.flops},
+                "genome_id": best.genome_id, "params": best.params, "flops": best.flops},
             "updated": time.strftime("%Y-%m-%d %H:%M:%S"),
         })
 
     def resume(self) -> None:
-        """Bring the controller level with the study after a stop at any moment."""
-        state = self.run.load_state()
+        """Bring the controller and the evaluator level with the study after a stop at any
+        moment."""
+        state = self.run.load_state() if self.run is not None else None
         if state is not None:
             if state.get("format") != STATE_FORMAT:
-                raise NasError(f"run {self.run.name!r} was saved by another version of nas "
+                raise NasError(f"run {self.study.name!r} was saved by another version of nas "
                                f"(state format {state.get('format')}); start a new run")
             self.controller.load_state_dict(state["controller"])
+            self.evaluator.load_state_dict(state.get("evaluator") or {})
             self.told = set(state["told"])
-            self.pending = [Genome.from_dict(g, validate=False) for g in state["pending"]]
+            self.pending = [Genome.from_dict(g) for g in state["pending"]]
             self.elapsed_before = float(state["elapsed"])
         interrupted = self.study.mark_interrupted(
-            "the search stopped before this child finished; it was trained again")
+            "the search stopped before this child finished; it was judged again")
         if interrupted:
             log.info("resume: %d interrupted child(ren) marked: trials %s", len(interrupted),
                      [r.number for r in interrupted])
@@ -195,7 +181,7 @@ class Search:
         for record in records:
             self.done += 1
             self.results[record.genome] = record.metrics()
-            self.progress.record(self._finished(record), counted=False)
+            self.progress.record(_finished(record), counted=False)
             self.progress.failed += record.state == "FAIL"
             self.progress.pruned += record.state == "PRUNED"
         # results the saved state had not seen: tell them now, in the order they were told
@@ -213,6 +199,13 @@ class Search:
         self.progress.session_start = self.session_start
         self.save()
 
+    def history(self) -> list[Evaluation]:
+        """The run's finished children as evaluations (for an evaluator that learns from
+        them, e.g. early stopping's rungs)."""
+        return [Evaluation(status=r.status if r.status in STATUSES else "error",
+                           metrics=r.metrics() or {}, curve=list(r.curve))
+                for r in self.study.records() if r.finished]
+
     def _settle(self, genome: Genome, number: int | None) -> None:
         """The controller has been told about ``genome`` (from trial ``number``, if any)."""
         if genome in self.pending:
@@ -220,14 +213,18 @@ class Search:
         if number is not None:
             self.told.add(number)
 
+    def tell(self, genome: Genome, metrics: Mapping[str, float] | None) -> None:
+        """Tell the controller a result: the objective's reward, the value the study records."""
+        self.controller.tell(genome, self.objective.reward(metrics), metrics)
+
     # --- the loop -------------------------------------------------------------------------
 
     def may_start(self) -> bool:
         """Whether the budget allows one more child now."""
         if self.stop_reason:
             return False
-        if self.config.trials is not None and self.done + len(self.children) >= self.config.trials:
-            if not self.children:
+        if self.config.trials is not None and self.done + len(self.flying) >= self.config.trials:
+            if not self.flying:
                 self.stop_reason = "budget"
             return False
         if self.config.time_budget is not None and self.elapsed >= self.config.time_budget:
@@ -235,82 +232,48 @@ class Search:
             return False
         return True
 
-    def start_workers(self, slots: Slots, child_fn: ChildFn, stopper: Any) -> None:
-        import ray
-
-        actor = ray.remote(ChildWorker).options(
-            num_gpus=slots.gpus, num_cpus=slots.cpus, max_concurrency=1,
-            max_restarts=-1,  # a dead worker process comes back (on another node if need be)
-            max_task_retries=self.config.max_retries)  # ... and its child runs again, bounded
-        left = math.inf if self.config.trials is None else self.config.trials - self.done
-        for i in range(int(min(slots.n, max(left, 1)))):
-            worker = _Worker(i, actor.remote(slots.threads, child_fn, stopper))
-            self.starting[worker.handle.ready.remote()] = worker
-            self.workers.append(worker)
-        self.progress.workers = len(self.starting)
-        self.progress.note = f"starting {slots.describe()}"
+    def jobs_left(self) -> int | None:
+        """Children the budget still allows (None: only time bounds it)."""
+        return None if self.config.trials is None else self.config.trials - self.done
 
     def loop(self, refresh: float = 0.5) -> None:
         """Until the budget is spent: wait for children, tell, refill, then write it all down.
 
         Each round takes every result that is ready, tells the controller, hands the freed
-        workers their next children, and only then writes the study and saves the state, so
-        a worker waits for the controller but never for the disk.
+        slots their next children, and only then writes the study and saves the state, so
+        the evaluator waits for the controller but never for the disk.
         """
-        import ray
-
         while True:
             self.fill()
             self.flush()
-            if not self.children and not (self.starting and self.may_start()):
+            if not self.flying and not (self.evaluator.warming() and self.may_start()):
                 break
-            refs = [*self.children, *self.starting]
-            ready, rest = ray.wait(refs, num_returns=1, timeout=refresh)
-            if ready and rest:  # everything else that is ready too: one round for all
-                more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
-                ready += more
-            for ref in ready:
-                if ref in self.starting:
-                    self.worker_ready(ref)
-                else:
-                    self.collect(ref)
+            for job, evaluation in self.evaluator.wait(timeout=refresh):
+                self.collect(job, evaluation)
+            self.progress.workers = self.evaluator.slots_total
+            self.progress.workers_ready = self.evaluator.slots_ready
+            if self.evaluator.note or not self.progress.note.startswith("the controller"):
+                self.progress.note = self.evaluator.note
             self.view.update(self.progress)
         if not self.stop_reason:
             self.stop_reason = "budget"
 
-    def worker_ready(self, ref: Any) -> None:
-        import ray
-
-        worker = self.starting.pop(ref)
-        try:
-            worker.where = ray.get(ref)
-        except ray.exceptions.RayError as e:
-            log.error("worker %d could not start: %s", worker.index, _first_line(e))
-            if not self.starting and not self.idle and not self.children:
-                raise NasError(f"no worker could start on the Ray cluster: {_first_line(e)}") \
-                    from None
-            return
-        log.info("worker %d ready on node %s (%s, %s, pid %s)", worker.index,
-                 worker.where["node"], worker.where["ip"], worker.where["device"],
-                 worker.where["pid"])
-        self.progress.workers_ready += 1
-        self.progress.note = ""
-        self.idle.append(worker)
-
     def fill(self) -> None:
-        """Give every idle worker a child: a genome to re-run, else a new proposal."""
-        while self.idle and self.may_start():
+        """Give every free slot a child: a genome to re-run, else a new proposal."""
+        while self.evaluator.idle() > 0 and self.may_start():
             genome = self.queue.popleft() if self.queue else self.propose()
-            if genome in self.results:  # known: answer from the result, train nothing
-                self.revisit(genome)
+            known = genome in self.results
+            if known and not (self.repeat_when_exhausted
+                              and self.revisit_streak >= self.revisit_limit):
+                self.revisit(genome)  # answer from the result, judge nothing
                 continue
-            if any(c.job.genome == genome for c in self.children.values()):
+            if not known and any(j.genome == genome for j in self.flying.values()):
                 self.deferred[genome] = self.deferred.get(genome, 0) + 1
-                log.info("genome %s proposed again while training: told when it ends",
+                log.info("genome %s proposed again while being judged: told when it ends",
                          genome.id)
                 self.count_revisit()
                 continue
-            self.dispatch(genome, self.idle.pop(0))
+            self.dispatch(genome)
 
     def propose(self) -> Genome:
         genome = self.space.validate(self.controller.propose())
@@ -328,42 +291,37 @@ class Search:
         self.revisit_streak += 1
         self.progress.revisits += 1
         self.dirty = True
-        if self.revisit_streak >= REVISIT_LIMIT:
+        if self.revisit_streak >= self.revisit_limit and not self.repeat_when_exhausted:
             self.stop_reason = "exhausted"
-            self.progress.note = (f"the controller's last {REVISIT_LIMIT} proposals were all "
-                                  "known genomes: nothing new to train")
+            self.progress.note = (f"the controller's last {self.revisit_limit} proposals were "
+                                  "all known genomes: nothing new to judge")
             log.info(self.progress.note)
 
-    def dispatch(self, genome: Genome, worker: _Worker) -> None:
-        """Start ``genome`` on ``worker`` now; its study trial is written in :meth:`flush`.
+    def dispatch(self, genome: Genome) -> None:
+        """Hand ``genome`` to the evaluator now; its study trial is written in :meth:`flush`.
 
         The trial's number is known in advance (the driver is the study's only writer, and
         :meth:`RunStudy.start` checks it), so the child carries it from the start.
         """
         number = self.study.next_number + len(self.to_start)
-        job = ChildJob(trial=number, genome=genome, recipe=self.recipe,
-                       epochs=self.config.epochs, space_options=self.config.space_options)
-        ref = worker.handle.run.remote(job, [self.data_ref])
-        self.children[ref] = _Child(job, worker, time.time())
-        self.to_start.append((number, genome, {"worker": worker.index, **_place(worker.where)}))
-        self.progress.running[number] = Running(number, genome.id, time.time(), worker.where)
+        job = Job(trial=number, genome=genome)
+        where = self.evaluator.submit(job)
+        self.flying[number] = job
+        self.to_start.append((number, genome, where))
+        self.progress.running[number] = Running(number, genome.id, time.time(), where)
         self.revisit_streak = 0
-        log.info("trial %d: genome %s on worker %d (%s)", number, genome.id, worker.index,
-                 worker.where.get("device"))
+        log.info("trial %d: genome %s on %s", number, genome.id,
+                 f"worker {where['worker']} ({where.get('device')})" if "worker" in where
+                 else where.get("device", "?"))
 
-    def collect(self, ref: Any) -> None:
+    def collect(self, job: Job, evaluation: Evaluation) -> None:
         """A child finished: tell the controller now; its trial is written in :meth:`flush`."""
-        import ray
-
-        child = self.children.pop(ref)
-        self.idle.append(child.worker)
-        try:
-            out = ray.get(ref)
-        except ray.exceptions.RayError as e:  # the worker died more often than max_retries
-            out = {"error": f"worker lost: {_first_line(e)}", "started": child.dispatched,
-                   "finished": time.time(), **child.worker.where}
-        status, value, metrics, attrs, curve = self._outcome(out)
-        number, genome = child.job.trial, child.job.genome
+        self.flying.pop(job.trial)
+        if evaluation.status in ("ok", "pruned") and not evaluation.ok:
+            evaluation.status = "error"
+            evaluation.message = f"evaluator {self.evaluator.name!r} gave no finite accuracy"
+        metrics = evaluation.told()
+        number, genome = job.trial, job.genome
         self.done += 1
         self.tell(genome, metrics)
         self._settle(genome, number)
@@ -371,14 +329,21 @@ class Search:
             self.tell(genome, metrics)
             self._settle(genome, None)
         self.results[genome] = metrics
-        state = {"ok": TrialState.COMPLETE, "pruned": TrialState.PRUNED}.get(status,
-                                                                           TrialState.FAIL)
-        finished = Finished(trial=number, genome_id=genome.id, status=status,
-                            accuracy=metrics["accuracy"] if metrics else None, reward=value,
-                            seconds=float(attrs.get("seconds", 0.0)),
-                            where=child.worker.where, message=str(attrs.get("message", "")),
-                            params=attrs.get("params"), flops=attrs.get("flops"))
-        self.to_finish.append((number, state, value, attrs, curve, finished))
+        reward = self.objective.reward(metrics)
+        state = {"ok": TrialState.COMPLETE, "pruned": TrialState.PRUNED}.get(
+            evaluation.status, TrialState.FAIL)
+        attrs: dict[str, Any] = {
+            "seconds": round(evaluation.seconds, 3), "started_at": evaluation.started,
+            "finished_at": evaluation.finished, **evaluation.where,
+            **evaluation.metrics,  # flat, for the dashboard's columns; "metrics": what was told
+            "status": evaluation.status, "message": evaluation.message,
+            "result": evaluation.detail, "metrics": metrics, "reward": reward}
+        finished = Finished(trial=number, genome_id=genome.id, status=evaluation.status,
+                            accuracy=metrics["accuracy"] if metrics else None, reward=reward,
+                            seconds=evaluation.seconds, where=evaluation.where,
+                            message=evaluation.message, params=evaluation.metrics.get("params"),
+                            flops=evaluation.metrics.get("flops"))
+        self.to_finish.append((number, state, reward, attrs, evaluation.curve, finished))
         self.dirty = True
         self.progress.record(finished)
 
@@ -393,68 +358,26 @@ class Search:
         for number, state, value, attrs, curve, finished in self.to_finish:
             self.study.finish(number, state=state, value=value, attrs=attrs, curve=curve)
             log.info("trial %d: %s %s", number, finished.status,
-                     f"accuracy {value:.2f}%" if value is not None else finished.message)
+                     f"reward {value:.2f}" if value is not None else finished.message)
         if self.dirty:
             self.save()
             self.dirty = False
         for number, genome, attrs in self.to_start:
             written = self.study.start(genome, attrs)
             if written != number:
-                raise RuntimeError(f"study {self.run.name!r} numbered trial {written}, expected "
-                                   f"{number}: is another process writing it?")
+                raise RuntimeError(f"study {self.study.name!r} numbered trial {written}, "
+                                   f"expected {number}: is another process writing it?")
         self.to_start.clear()
         for *_, finished in self.to_finish:  # printed once the whole round is on disk
             self.view.finished(self.progress, finished)
         self.to_finish.clear()
 
-    def tell(self, genome: Genome, metrics: Mapping[str, float] | None) -> None:
-        """Tell the controller a result: the objective's reward, the value the study records."""
-        self.controller.tell(genome, self.objective.reward(metrics), metrics)
-
-    def _outcome(self, out: Mapping[str, Any]) -> tuple[
-            str, float | None, dict[str, float] | None, dict[str, Any], list[float]]:
-        """(status, value, metrics for the controller, user attrs, accuracy per epoch)."""
-        from nas.training.result import Result
-
-        attrs: dict[str, Any] = {
-            "seconds": round(float(out["finished"]) - float(out["started"]), 3),
-            "started_at": out["started"], "finished_at": out["finished"], **_place(out)}
-        if "result" not in out:  # something other than the trainer raised, or Ray gave up
-            attrs.update(status="error", message=out["error"],
-                         traceback=out.get("traceback", ""))
-            return "error", None, None, attrs, []
-        result = Result.from_dict(out["result"])
-        metrics = {k: float(v) for k, v in result.metrics().items()}
-        status = result.status
-        ok = status in ("ok", "pruned") and math.isfinite(metrics.get("accuracy", math.nan))
-        if not ok and status in ("ok", "pruned"):
-            status, result.message = "error", "the trainer reported no finite accuracy"
-        attrs.update(metrics)  # flat, for the dashboard's columns; "metrics": what was told
-        attrs.update(status=status, message=result.message, result=out["result"],
-                     metrics=metrics if ok else None,
-                     reward=self.objective.reward(metrics if ok else None))
-        curve = [float(v) for v in result.val_top1]
-        if not ok:
-            return status, None, None, attrs, curve
-        return status, self.objective.reward(metrics), metrics, attrs, curve
-
-    def _finished(self, record: TrialRecord) -> Finished:
-        a = record.attrs
-        return Finished(trial=record.number, genome_id=record.genome.id, status=record.status,
-                        accuracy=record.accuracy if record.state == "COMPLETE" else None,
-                        reward=record.reward,
-                        seconds=float(a.get("seconds", 0.0)), where=a, message=record.message,
-                        params=a.get("params"), flops=a.get("flops"))
-
     def interrupt(self) -> None:
         """Stopped from outside (Ctrl-C, an error): mark the children in flight interrupted."""
-        import ray
-
         self.stop_reason = "interrupted"
-        for ref in self.children:  # cancelled first, or Ray retries them when we kill
-            ray.cancel(ref)
-        if self.children:
-            self.children.clear()
+        self.evaluator.cancel()
+        if self.flying:
+            self.flying.clear()
             self.study.mark_interrupted("the search was stopped before this child finished")
 
     def close(self) -> None:
@@ -463,32 +386,22 @@ class Search:
         The state written is the last one saved plus the elapsed time: an interruption may
         have come in the middle of a step, and the last saved state is the consistent one.
         """
-        if self._saved:
+        if self._saved and self.run is not None:
             self.run.save_state({**self._saved, "elapsed": self.elapsed})
         ended = self.stop_reason in ("budget", "time", "exhausted")
         self.write_summary("finished" if ended else "interrupted")
+        name = self.run.name if self.run is not None else self.study.name
         self.progress.note = {
             "budget": "", "time": "time budget spent", "exhausted": self.progress.note,
-        }.get(self.stop_reason, f"stopped: resume with nas search --resume {self.run.name}")
-
-    def kill_workers(self) -> None:
-        import ray
-
-        for handle in [*(w.handle for w in self.workers), *self.helpers]:
-            ray.kill(handle)
-        self.workers.clear()
-        self.helpers.clear()
+        }.get(self.stop_reason, f"stopped: resume with nas search --resume {name}")
 
 
-def _place(where: Mapping[str, Any]) -> dict[str, Any]:
-    """The where-it-ran fields of a worker's answer, as study attrs."""
-    return {k: where[k] for k in ("node", "host", "ip", "pid", "device", "gpu_ids",
-                                  "cuda_visible_devices") if k in where}
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
+def _finished(record: TrialRecord) -> Finished:
+    a = record.attrs
+    return Finished(trial=record.number, genome_id=record.genome.id, status=record.status,
+                    accuracy=record.accuracy if record.state == "COMPLETE" else None,
+                    reward=record.reward, seconds=float(a.get("seconds", 0.0)), where=a,
+                    message=record.message, params=a.get("params"), flops=a.get("flops"))
 
 
 # --- the entry point -----------------------------------------------------------------------
@@ -500,10 +413,26 @@ def default_name(config: SearchConfig) -> str:
 
 def make_controller(config: SearchConfig, space: Space) -> Controller:
     """The config's controller (it is told the run's rewards; it has no cost settings)."""
-    from controllers.base import create_controller
-
     return create_controller(config.controller, space, seed=config.seed,
                              **config.controller_options)
+
+
+def make_context(config: SearchConfig, space: Space | None = None,
+                 controller: Controller | None = None,
+                 workdir: Path | None = None) -> Context:
+    """What the config's evaluator is given: the space, data, recipe, budget and resources."""
+    space = space or create_space(config.space, **config.space_options)
+    needed = {*config.objective().metrics, *(controller.required_metrics() if controller
+                                              else ())} - {"accuracy"}
+    return Context(space=space, dataset=config.dataset, data_dir=config.data_dir,
+                   limit=config.limit, recipe=resolve_recipe(config), epochs=config.epochs,
+                   seed=config.seed, resources=config.resources(), early_stop=config.early_stop,
+                   metrics=tuple(sorted(needed)), workdir=workdir)
+
+
+def make_evaluator(config: SearchConfig, space: Space, controller: Controller) -> Evaluator:
+    return create_evaluator(config.evaluator, make_context(config, space, controller),
+                            **config.evaluator_options)
 
 
 def early_stopping(config: SearchConfig, controller: Controller) -> str | None:
@@ -530,19 +459,17 @@ def resumed_config(run: RunDir, overrides: Mapping[str, Any]) -> SearchConfig:
 
 def run_search(config: SearchConfig | None = None, *, name: str | None = None,
                runs_dir: str | Path = "runs", resume: str | None = None,
-               view: View | None = None, child_fn: ChildFn = train_child,
+               view: View | None = None, evaluator: Evaluator | None = None,
                overrides: Mapping[str, Any] | None = None) -> SearchResult:
     """Run (or resume) a search to the end of its budget; see the module docstring.
 
     ``config`` defines a new run named ``name`` (default: space-controller-time); ``resume``
     names an existing run in ``runs_dir`` instead, whose saved config is used with
-    ``overrides`` (the how-to-run fields, or a new budget). ``child_fn`` replaces the trainer
-    in the workers (the scheduling benchmark uses a timed sleep). Ray is started locally, or
-    joined at ``config.address``, unless this process already runs it. Every error a user can
-    cause is raised before the run directory is created or Ray starts children.
+    ``overrides`` (the how-to-run fields, or a new budget). ``evaluator`` replaces the one the
+    config names (the scheduling benchmark passes a ``train`` evaluator whose children sleep).
+    Every error a user can cause is raised before the run directory is created or the
+    evaluator starts judging.
     """
-    import ray
-
     lock: RunLock | None = None
     try:
         if resume is not None:
@@ -559,79 +486,110 @@ def run_search(config: SearchConfig | None = None, *, name: str | None = None,
         space = create_space(config.space, **config.space_options)
         controller = make_controller(config, space)
         config = dataclasses.replace(config, early_stop=early_stopping(config, controller))
-        recipe = resolve_recipe(config)
-        data = load_data(config)
-        started_ray = connect_ray(config.resources())
+        evaluator = evaluator or make_evaluator(config, space, controller)
         try:
-            slots = plan_slots(config.resources(), ray.cluster_resources())
+            evaluator.open()  # missing data, an unreachable cluster: raised here
+            config = dataclasses.replace(config, input_shape=list(evaluator.input_shape),
+                                         num_classes=evaluator.num_classes)
             if resume is None:
                 assert name is not None
                 run = RunDir.create(runs_dir, name, config.to_dict())
                 lock = run.lock()
             else:
                 run.write_config(config.to_dict())
-            return _session(run, config, space, controller, recipe, data, slots,
-                            view or LineView(), child_fn, resuming=resume is not None)
+            evaluator.context.workdir = run.path / "evaluator"
+            return _session(run, config, controller, evaluator, view or LineView(),
+                            resuming=resume is not None)
         finally:
-            if started_ray:
-                ray.shutdown()
+            evaluator.close()
     finally:
         if lock is not None:
             lock.release()
 
 
-def _session(run: RunDir, config: SearchConfig, space: Space, controller: Controller,
-             recipe: dict[str, Any], data: DataSplits, slots: Slots, view: View,
-             child_fn: ChildFn, resuming: bool) -> SearchResult:
-    """One session of ``run``: open the study, restore, start the workers, loop, clean up."""
-    import ray
-
+def _session(run: RunDir, config: SearchConfig, controller: Controller, evaluator: Evaluator,
+             view: View, resuming: bool) -> SearchResult:
+    """One session of ``run``: open the study, restore, start the evaluator, loop."""
     handler = run.log_handler()
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    propagate, log.propagate = log.propagate, False  # the view, not stderr, shows progress
-    progress = Progress(run=run.name, space=config.space, controller=config.controller,
-                        dataset=config.dataset, trials=config.trials,
-                        time_budget=config.time_budget)
-    search: Search | None = None
+    _LOGGER.addHandler(handler)
+    _LOGGER.setLevel(logging.INFO)
+    propagate, _LOGGER.propagate = _LOGGER.propagate, False  # the view shows progress
     try:
-        study = RunStudy.open(run.storage_url, run.name, space, create=True,
+        study = RunStudy.open(run.storage_url, run.name, evaluator.context.space, create=True,
                               load=resuming)
-        search = Search(run, config, space, controller, study, recipe, view, progress)
-        log.info("%s %s: %s", "resume" if resuming else "start", run.name,
-                 {k: v for k, v in config.to_dict().items() if v not in (None, {}, False)})
-        if resuming:
-            search.resume()
-        else:
-            search.save()
-        try:
-            if search.may_start() or search.queue:
-                stopper = None
-                if config.early_stop:  # the rungs remember the children of earlier sessions
-                    history = [(r.attrs["result"].get("val_top1", []), r.status)
-                               for r in study.records()
-                               if r.finished and isinstance(r.attrs.get("result"), dict)]
-                    stopper = ray.remote(EarlyStopper).options(num_cpus=0).remote(
-                        config.early_stop, max_resource=math.ceil(config.epochs),
-                        history=history)
-                    search.helpers.append(stopper)
-                log.info("%s; data %s", slots.describe(), data.summary())
-                search.data_ref = ray.put(SharedData.of(data))  # alive as long as the workers
-                search.start_workers(slots, child_fn, stopper)
-            view.start(progress)
-            search.loop()
-        except BaseException:
-            search.interrupt()
-            raise
-        finally:
-            search.close()
-            view.stop(progress)
-        log.info("stop: %s after %d children", search.stop_reason, search.done)
-        return SearchResult(run=run, stop_reason=search.stop_reason, done=search.done,
-                            best=progress.best)
+        return _drive(run, config, controller, evaluator, study, view, resuming=resuming)
     finally:
-        if search is not None:
-            search.kill_workers()
-        log.removeHandler(handler)
+        _LOGGER.removeHandler(handler)
         handler.close()
-        log.propagate = propagate
+        _LOGGER.propagate = propagate
+
+
+def _drive(run: RunDir | None, config: SearchConfig, controller: Controller,
+           evaluator: Evaluator, study: RunStudy, view: View, *, resuming: bool = False,
+           **options: Any) -> SearchResult:
+    """Restore, start the evaluator, loop until the budget is spent, record how it ended."""
+    progress = Progress(run=study.name, space=config.space, controller=config.controller,
+                        dataset=config.dataset, trials=config.trials,
+                        time_budget=config.time_budget, evaluator=config.evaluator)
+    search = Search(run, config, controller, evaluator, study, view, progress, **options)
+    study.describe(config=config.to_dict(), evaluator=evaluator.describe(),
+                   objective=search.objective.to_dict())
+    log.info("%s %s: %s", "resume" if resuming else "start", study.name,
+             {k: v for k, v in config.to_dict().items() if v not in (None, {}, False)})
+    if resuming:
+        search.resume()
+    else:
+        search.save()
+    try:
+        if search.may_start() or search.queue:
+            evaluator.start(search.history(), jobs=search.jobs_left())
+        view.start(progress)
+        search.loop()
+    except BaseException:
+        search.interrupt()
+        raise
+    finally:
+        search.close()
+        view.stop(progress)
+    log.info("stop: %s after %d children", search.stop_reason, search.done)
+    return SearchResult(run=run, stop_reason=search.stop_reason, done=search.done,
+                        best=progress.best, study=study, revisits=progress.revisits)
+
+
+class QuietView:
+    """A view that shows nothing (searches inside a benchmark)."""
+
+    def start(self, progress: Progress) -> None: ...
+    def update(self, progress: Progress) -> None: ...
+    def finished(self, progress: Progress, child: Finished) -> None: ...
+    def stop(self, progress: Progress) -> None: ...
+
+
+def search_in_memory(config: SearchConfig, *, evaluator: Evaluator | None = None,
+                     view: View | None = None, revisit_limit: int = REVISIT_LIMIT,
+                     repeat_when_exhausted: bool = False) -> SearchResult:
+    """The same search with no run directory: the study lives in memory, nothing is saved.
+
+    For benchmarks (``nas benchmark`` runs every controller and seed this way with the
+    ``table`` evaluator) and notebooks. ``repeat_when_exhausted`` judges a known genome again
+    once the controller has proposed only known ones ``revisit_limit`` times in a row, so the
+    budget is always spent (the benchmark's convention), instead of stopping.
+    """
+    config.check()
+    space = create_space(config.space, **config.space_options)
+    controller = make_controller(config, space)
+    config = dataclasses.replace(config, early_stop=early_stopping(config, controller))
+    evaluator = evaluator or make_evaluator(config, space, controller)
+    try:
+        evaluator.open()
+        storage = optuna.storages.InMemoryStorage()
+        study = RunStudy.open(storage, f"{config.space}-{config.controller}-{config.seed}",
+                              space, create=True)
+        return _drive(None, config, controller, evaluator, study, view or QuietView(),
+                      revisit_limit=revisit_limit, repeat_when_exhausted=repeat_when_exhausted)
+    finally:
+        evaluator.close()
+
+
+__all__ = ["Search", "SearchResult", "make_context", "make_controller", "make_evaluator",
+           "run_search", "search_in_memory"]

@@ -3,7 +3,9 @@
 A run is a directory ``runs/<name>/``::
 
     config.json    the resolved search config (what ``--resume`` reads back)
-    state.pkl      the controller's state and the driver's bookkeeping, replaced atomically
+    state.json     the controller's state and the driver's bookkeeping, replaced atomically,
+                   with its tensors (rl's policy) in state.<hash>.safetensors beside it
+                   (:mod:`nas.core.statefile`: nothing in a run is ever unpickled)
     summary.json   trials done, best accuracy, state: what ``nas runs`` lists without Optuna
     search.log     one line per event (start, child dispatched / finished, resume, stop)
     study.db       the Optuna study (SQLite), unless ``--storage URL`` names a database
@@ -24,11 +26,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import math
 import os
-import pickle
 import socket
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -40,14 +40,18 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
+from nas.core import statefile
 from nas.core.errors import NasError
 from nas.core.genome import Genome
+from nas.core.statefile import read_json, write_json
 
 if TYPE_CHECKING:
     from nas.core.space import Space
 
 CONFIG = "config.json"
-STATE = "state.pkl"
+STATE = "state.json"
+#: where nas before statefile kept the state, as a pickle: refused, never opened
+OLD_STATE = "state.pkl"
 SUMMARY = "summary.json"
 LOG = "search.log"
 STUDY_DB = "study.db"
@@ -56,29 +60,6 @@ LOCK = "lock"
 #: ``status`` user attr of a trial whose child was cut off by a killed or stopped search; it
 #: is FAIL in Optuna's terms but is not a result: the genome is trained again on resume.
 INTERRUPTED = "interrupted"
-
-
-# --- small file helpers --------------------------------------------------------------------
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that a reader (or a resume) never sees half a file.
-
-    ``os.replace`` is atomic against a process kill; the data is not fsync'ed, so a power loss
-    may lose the last write (the study's SQLite, in WAL mode with ``synchronous=NORMAL``, makes
-    the same trade).
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, data: Any) -> None:
-    write_atomic(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
 
 
 # --- the lock ------------------------------------------------------------------------------
@@ -192,14 +173,22 @@ class RunDir:
         write_json(self.path / CONFIG, dict(config))
 
     def save_state(self, state: Mapping[str, Any]) -> None:
-        """Pickle the driver's state (controller state, told trials, pending genomes)."""
-        write_atomic(self.path / STATE, pickle.dumps(dict(state), protocol=pickle.HIGHEST_PROTOCOL))
+        """Save the driver's state (controller state, told trials, pending genomes), atomically:
+        plain data and tensors only (:mod:`nas.core.statefile`)."""
+        statefile.save(self.path / STATE, dict(state))
 
     def load_state(self) -> dict[str, Any] | None:
+        """The state last saved, or None if there is none yet. A damaged state file, or only
+        the pickle an older nas wrote, raises one NasError line naming the file."""
         path = self.path / STATE
         if not path.exists():
+            if (self.path / OLD_STATE).exists():  # never opened: unpickling runs its code
+                raise NasError(f"run {self.name!r} has {OLD_STATE} (a pickle, from an older "
+                               f"nas); nas never unpickles run files: start a new run")
             return None
-        state: dict[str, Any] = pickle.loads(path.read_bytes())
+        state = statefile.load(path)
+        if not isinstance(state, dict):
+            raise NasError(f"{path} holds a {type(state).__name__}, not a run's state")
         return state
 
     def write_summary(self, summary: Mapping[str, Any]) -> None:
@@ -254,6 +243,7 @@ class TrialRecord:
     attrs: dict[str, Any] = field(default_factory=dict)  # every user attr
     completed: float | None = None  # when the trial was finished (a Unix time), if it was
     reward: float | None = None  # the trial's value: the run objective's reward
+    curve: list[float] = field(default_factory=list)  # accuracy per epoch (intermediate values)
 
     @property
     def finished(self) -> bool:
@@ -338,12 +328,17 @@ class RunStudy:
         #: the number the next :meth:`start` will get (Optuna numbers a study's trials 0, 1, ...)
         self.next_number = len(study.get_trials(deepcopy=False))
 
+    @property
+    def name(self) -> str:
+        return self.study.study_name
+
     @classmethod
-    def open(cls, url: str, name: str, space: Space | None, *, create: bool = False,
-             load: bool = True) -> RunStudy:
-        """The study ``name`` in ``url``: ``create`` a new one, ``load`` an existing one, or
-        either when both are true (a resume of a run killed before its study existed)."""
-        storage = open_storage(url)
+    def open(cls, url: str | optuna.storages.BaseStorage, name: str, space: Space | None, *,
+             create: bool = False, load: bool = True) -> RunStudy:
+        """The study ``name`` in ``url`` (or an Optuna storage object): ``create`` a new one,
+        ``load`` an existing one, or either when both are true (a resume of a run killed
+        before its study existed)."""
+        storage = open_storage(url) if isinstance(url, str) else url
         with quiet_optuna():
             try:
                 if create:
@@ -361,6 +356,12 @@ class RunStudy:
         return cls(study, space)
 
     # writing (the driver only) -------------------------------------------------------------
+
+    def describe(self, **attrs: Any) -> None:
+        """Record what the run is (its config, evaluator, objective) as study attributes, so
+        the dashboard and any reader of the study see it."""
+        for key, value in _jsonable(attrs).items():
+            self.study.set_user_attr(key, value)
 
     def start(self, genome: Genome, attrs: Mapping[str, Any]) -> int:
         """A RUNNING trial for ``genome``; returns its number.
@@ -420,7 +421,7 @@ class RunStudy:
         attrs = dict(t.user_attrs)
         raw = attrs.get("genome")
         space = self.space.name if self.space is not None else "?"
-        genome = (Genome.from_dict(raw, validate=False) if isinstance(raw, dict)
+        genome = (Genome.from_dict(raw) if isinstance(raw, dict)
                   else Genome.of(space, t.params))
         value = t.value if t.state == TrialState.COMPLETE else None
         accuracy = attrs.get("accuracy", value) if value is not None else None
@@ -428,7 +429,8 @@ class RunStudy:
         completed = t.datetime_complete.timestamp() if t.datetime_complete else None
         return TrialRecord(number=t.number, state=t.state.name, status=status, genome=genome,
                            accuracy=accuracy, message=str(attrs.get("message", "")),
-                           attrs=attrs, completed=completed, reward=value)
+                           attrs=attrs, completed=completed, reward=value,
+                           curve=[float(v) for _, v in sorted(t.intermediate_values.items())])
 
 
 # --- reading runs (nas runs, nas status) ----------------------------------------------------

@@ -23,6 +23,7 @@ with ``seed``. Normalisation statistics come from the training split alone.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -30,6 +31,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +40,7 @@ from torch import Tensor
 
 from nas.core.errors import NasError
 from nas.core.registry import Registry
+from nas.core.statefile import write_atomic
 
 TEST_FRACTION = 0.2  # test share carved from datasets without a test split of their own
 _TEST_SEED = 0  # fixed: the test split never depends on the run's seed
@@ -441,16 +444,9 @@ def _cached(cache_file: Path, build: Callable[[], dict[str, np.ndarray]]) -> dic
         except Exception:  # a damaged or foreign cache file is rebuilt, never trusted
             cache_file.unlink(missing_ok=True)
     arrays = build()
-    tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
-    try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()},
-                   tmp)
-        os.replace(tmp, cache_file)
-    except OSError:  # a read-only or full cache makes the next load slower, not wrong
-        pass
-    finally:
-        tmp.unlink(missing_ok=True)
+    tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
+    with contextlib.suppress(OSError):  # a read-only or full cache: slower next time, not wrong
+        write_atomic(cache_file, partial(torch.save, tensors))
     return arrays
 
 

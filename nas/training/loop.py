@@ -152,7 +152,8 @@ class _Stop(Exception):
 def train(model: nn.Module, data: DataSplits, recipe: Recipe, budget: Budget, *,
           device: str | torch.device | None = None, evaluate_test: bool = False,
           on_epoch: Callable[[int, dict[str, float]], bool] | None = None,
-          progress: Callable[[Progress], None] | None = None) -> Result:
+          progress: Callable[[Progress], None] | None = None,
+          flops: int | None = None) -> Result:
     """Train ``model`` on ``data`` with ``recipe`` until ``budget`` runs out; never raises for a
     bad child (see the module doc). Returns the measured :class:`Result`.
 
@@ -164,19 +165,21 @@ def train(model: nn.Module, data: DataSplits, recipe: Recipe, budget: Budget, *,
     ``train_loss``, ``epoch`` (fractional) and ``step``; returning True stops the child
     (status ``pruned``). The test split is evaluated only when ``evaluate_test`` is set.
     ``progress`` is called a few times a second with a :class:`Progress`.
-    ``flops`` is counted by :func:`count_flops` (for a genome's module it equals the cost
-    model's count).
+    ``flops``, the multiply-adds of one image, is taken as given when the caller knows it (a
+    genome's cost model, as :func:`train_genome` passes) and otherwise counted by
+    :func:`count_flops` (one hooked forward, by the same per-layer rules).
     """
     dev = pick_device(device)
     if len(data.val) == 0:
         raise NasError(f"dataset {data.name!r} has no validation split (val_fraction = 0?): "
                        "rewards need one")
-    result = Result(device=describe(dev),
-                    params=sum(p.numel() for p in model.parameters()))
+    result = Result(device=describe(dev), params=sum(p.numel() for p in model.parameters()),
+                    flops=0 if flops is None else flops)
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(recipe.seed)  # dropout and any other global-RNG use inside the model
         try:
-            _fit(model, data, recipe, budget, dev, result, evaluate_test, on_epoch, progress)
+            _fit(model, data, recipe, budget, dev, result, evaluate_test, on_epoch, progress,
+                 count=flops is None)
         except _HookError as e:
             raise e.error from None
         except _Stop as stop:
@@ -204,8 +207,9 @@ def train(model: nn.Module, data: DataSplits, recipe: Recipe, budget: Budget, *,
 def _fit(model: nn.Module, data: DataSplits, recipe: Recipe, budget: Budget,
          dev: torch.device, result: Result, evaluate_test: bool,
          on_epoch: Callable[[int, dict[str, float]], bool] | None,
-         progress: Callable[[Progress], None] | None) -> None:
-    """The loop; fills ``result`` as it goes so a failure keeps what was measured."""
+         progress: Callable[[Progress], None] | None, count: bool) -> None:
+    """The loop; fills ``result`` as it goes so a failure keeps what was measured. With
+    ``count``, first counts the model's multiply-adds into ``result.flops``."""
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True  # autotune convolutions for these shapes ...
         torch.backends.cudnn.deterministic = True  # ... among deterministic algorithms only
@@ -213,7 +217,8 @@ def _fit(model: nn.Module, data: DataSplits, recipe: Recipe, budget: Budget,
     model.to(dev)
     if use_channels_last(dev):
         model.to(memory_format=torch.channels_last)
-    result.flops = count_flops(model, tuple(data.input_shape), dev)
+    if count:
+        result.flops = count_flops(model, tuple(data.input_shape), dev)
 
     train_x, train_y = data.train.x, data.train.y
     n = len(data.train)
@@ -352,10 +357,12 @@ def train_genome(genome: Genome, data: DataSplits, recipe: Recipe, budget: Budge
                  progress: Callable[[Progress], None] | None = None) -> Result:
     """Build ``genome`` for the data's input shape and class count, then :func:`train` it.
 
-    Weights are initialised from ``recipe.seed``, so a genome, recipe and device give the same
-    result every time. A genome that cannot be built (a :class:`~nas.core.errors.ShapeError` for
-    this input size, an unknown space ...) gives status ``error`` with the message. ``flops``
-    is the exact cost model's count (:mod:`nas.core.cost`). With ``checkpoint``, a finished child
+    The genome is described once: its graph is compiled (:meth:`Space.module`) and costed, and
+    ``flops`` is the exact cost model's count (:mod:`nas.core.cost`), so :func:`train` counts
+    nothing. Weights are initialised from ``recipe.seed``, so a genome, recipe and device give
+    the same result every time. A genome that cannot be built (a
+    :class:`~nas.core.errors.ShapeError` for this input size, an unknown space ...) gives status
+    ``error`` with the message. With ``checkpoint``, a finished child
     (ok or pruned) is saved there (:func:`save_checkpoint`).
     """
     options = dict(space_options or {})
@@ -363,16 +370,16 @@ def train_genome(genome: Genome, data: DataSplits, recipe: Recipe, budget: Budge
     try:
         space = create_space(genome.space, **options)
         genome = space.validate(genome)
-        graph = space.graph(genome, data.input_shape, data.num_classes)
+        graph = space.graph(genome, data.input_shape, data.num_classes)  # described once
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(recipe.seed)
-            model = space.build(genome, data.input_shape, data.num_classes)
+            model = space.module(graph)
+        flops = totals(graph).flops
     except Exception as e:  # NasError (most often) or a builder's bug: the child fails alone
         return Result(status="error", message=f"{type(e).__name__}: {e}"[:500],
                       device=describe(dev))
     result = train(model, data, recipe, budget, device=dev, evaluate_test=evaluate_test,
-                   on_epoch=on_epoch, progress=progress)
-    result.flops = totals(graph).flops
+                   on_epoch=on_epoch, progress=progress, flops=flops)
     if checkpoint is not None and result.status in ("ok", "pruned"):
         save_checkpoint(checkpoint, model, genome, recipe, result, data, space_options=options)
     return result

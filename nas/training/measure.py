@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 
 import torch
 from torch import Tensor, nn
 
+from nas.core.layers import live_kind
 from nas.training.device import autocast, prepare_input, synchronize
 
 
@@ -42,10 +42,12 @@ def measure_latency(model: nn.Module, input_shape: tuple[int, ...], batch: int,
 
 
 def count_flops(model: nn.Module, input_shape: tuple[int, ...], device: torch.device) -> int:
-    """Multiply-accumulates of one image, by the cost model's rules (:mod:`nas.core.cost`), counted
-    with forward hooks on one batch-1 forward: convolutions (output elements x C_in/G x K_h x
-    K_w), linear layers (output x input features) and pooling (output elements x kernel
-    area; global pooling reads each input once). Other modules count nothing.
+    """Multiply-accumulates of one image, counted with forward hooks on one batch-1 forward.
+
+    Any module, torchvision's too, is counted as the layer kind of :mod:`nas.core.layers`
+    whose live types it is an instance of (convolutions, linear layers, pooling), by that
+    kind's own formula, the one the cost model (:mod:`nas.core.cost`) applies to a graph.
+    Other modules, and functions called outside any module, count nothing.
 
     Hooks rather than ``torch.utils.flop_counter``: that imports torch._dynamo, which costs
     seconds in every fresh worker process.
@@ -54,18 +56,11 @@ def count_flops(model: nn.Module, input_shape: tuple[int, ...], device: torch.de
 
     def hook(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
         nonlocal total
-        if isinstance(module, nn.modules.conv._ConvNd) and not module.transposed:
-            total += output.numel() * (module.in_channels // module.groups) \
-                * math.prod(module.kernel_size)
-        elif isinstance(module, nn.Linear):
-            total += output.numel() * module.in_features
-        elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
-            k = module.kernel_size
-            total += output.numel() * (k * k if isinstance(k, int) else math.prod(k))
-        elif isinstance(module, nn.AdaptiveAvgPool2d):
-            total += inputs[0].numel()
+        kind = live_kind(module)
+        assert kind is not None  # hooked below only if it has one
+        total += kind.count(module, inputs[0], output)
 
-    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    handles = [m.register_forward_hook(hook) for m in model.modules() if live_kind(m)]
     was_training = model.training
     try:
         with torch.no_grad():

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from nas.core.config import make_config
 from nas.core.errors import NasError
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -69,12 +70,8 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Recipe:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise NasError(f"unknown recipe field(s) {', '.join(unknown)}; "
-                           f"known: {', '.join(sorted(known))}")
-        return cls(**data)
+        """A recipe from JSON data: unknown fields and wrongly typed values are one line."""
+        return make_config(cls, data, "recipe")
 
 
 @dataclass
