@@ -1,10 +1,11 @@
 """The ``mobilenet`` space: the lectures' efficient networks -- MobileNet v1, MobileNetV2,
-MobileNetV3 and EfficientNet -- as one family of stages of depthwise blocks.
+MobileNetV3, EfficientNet and ShuffleNetV2 -- as one family of stages of depthwise blocks.
 
-A network is a stem convolution (3x3, stride 2), up to seven stages of blocks, an optional 1x1
-head convolution, global average pooling, an optional hidden linear layer and a dropout +
-linear classifier. A stage is ``depth`` blocks of one kind; the first block of a stage may
-halve the resolution. Two block kinds, looked up by name in :data:`BLOCK_BUILDERS`:
+A network is a stem convolution (3x3, stride 2; optionally followed by a 3x3/2 max pool, as in
+ShuffleNet), up to seven stages of blocks, an optional 1x1 head convolution, global average
+pooling, an optional hidden linear layer and a dropout + linear classifier. A stage is
+``depth`` blocks of one kind; the first block of a stage may halve the resolution. Three block
+kinds, looked up by name in :data:`BLOCK_BUILDERS`:
 
 * ``depthwise_separable`` (MobileNet v1): a kxk depthwise conv-BN-act (``groups = C``: one
   filter per channel) then a 1x1 pointwise conv-BN-act that mixes channels. The lecture's cost
@@ -15,8 +16,14 @@ halve the resolution. Two block kinds, looked up by name in :data:`BLOCK_BUILDER
   optional squeeze-and-excitation on the expanded channels, then a 1x1 *linear* projection
   (BN, no activation), with an identity shortcut when the stride is 1 and the channel count is
   unchanged.
+* ``shuffle`` (ShuffleNetV2, Ma et al. 2018, the lectures' "ShuffleNet"): the input's channels
+  split in halves, one half kept, the other through 1x1 conv, kxk depthwise conv, 1x1 conv
+  (a stride, or a new width, sends all of the input through two such branches instead), the
+  halves concatenated and *shuffled* -- channels interleaved across the two groups -- so that
+  information crosses between the halves from one unit to the next. The depthwise convs are
+  its grouped convolutions; no expansion.
 
-The searched decisions, in the order a controller emits them: ``stem_width``, ``activation``
+The searched decisions, in the order a controller emits them: ``stem_width``, ``stem_pool``, ``activation``
 (of the stem and the head), then per stage ``stageI_kind``, ``stageI_depth`` (0 skips the
 stage), ``stageI_width``, ``stageI_stride``, ``stageI_kernel`` (3/5/7), ``stageI_expand`` (the
 expansion ratio ``t`` of its blocks; ignored by depthwise-separable blocks),
@@ -31,8 +38,9 @@ Widths are chosen per stage from lists that grow with depth and contain the clas
 
 Module names are a space option, ``layout``, because torchvision names the same pieces three
 ways: ``mobilenet_v2`` (``features.N.conv.I``, the projection as separate ``conv``/``bn``
-entries), ``mobilenet_v3`` (``features.N.block.I``, the projection one ``Conv2dNormActivation``)
-and ``efficientnet`` (``features.S.B.block.I``: one ``features`` entry per stage). Whichever
+entries), ``mobilenet_v3`` (``features.N.block.I``, the projection one ``Conv2dNormActivation``),
+``efficientnet`` (``features.S.B.block.I``: one ``features`` entry per stage) and
+``shufflenet_v2`` (``conv1``, ``stage2.B.branch2.I`` .., ``conv5``, ``fc``). Whichever
 the layout, the network is the same; with the classic's layout torchvision's ``state_dict``
 loads with no key mapping. The batch norms' ``bn_eps`` and ``bn_momentum`` are space options too
 (MobileNetV3 uses 0.001 and 0.01). Weights are initialised as torchvision initialises them.
@@ -55,7 +63,7 @@ from search_spaces.blocks import make_divisible, squeeze_excitation
 
 # --- the vocabulary --------------------------------------------------------------------------
 
-BLOCKS = ("depthwise_separable", "inverted_residual")  # MobileNet v1's block, V2's / MBConv
+BLOCKS = ("depthwise_separable", "inverted_residual", "shuffle")  # v1, V2 / MBConv, ShuffleNetV2
 ACTIVATIONS = ("relu", "relu6", "hardswish", "silu")  # v1, V2, V3 (with ReLU), EfficientNet
 KERNELS = (3, 5, 7)  # depthwise kernel size (padding k // 2 keeps the resolution)
 # Inverted-residual expansion ratio t: V2 uses 1 and 6; MobileNetV3-Large's expanded widths
@@ -64,24 +72,25 @@ EXPANSIONS = (1, 2.3, 2.5, 3, 4, 6)
 DEPTHS = (0, 1, 2, 3, 4)  # blocks per stage (MnasNet's 1-4); 0 leaves the stage out
 STRIDES = (1, 2)  # stride of a stage's first block
 SE_KINDS = ("none", "mobilenet_v3", "efficientnet")  # see the module docstring
-STEM_WIDTHS = (16, 24, 32)  # 32 at V2's width multipliers 0.35-1 and EfficientNet; V3: 16
-HEAD_WIDTHS = (0, 640, 960, 1280)  # 1x1 conv before pooling: none (v1), 960 (V3), 1280
+STEM_WIDTHS = (16, 24, 32)  # 32: V2 and EfficientNet; V3: 16; ShuffleNetV2: 24
+HEAD_WIDTHS = (0, 640, 960, 1024, 1280)  # 1x1 conv before pooling: none (v1), 960 (V3), 1280
 HEAD_FCS = (0, 1280)  # hidden linear layer after pooling: none, or MobileNetV3's 1280
-LAYOUTS = ("mobilenet_v2", "mobilenet_v3", "efficientnet")  # torchvision's module names
+LAYOUTS = ("mobilenet_v2", "mobilenet_v3", "efficientnet", "shufflenet_v2")  # torchvision's
 
 # Per stage: MobileNetV2's width c at its published width multipliers 0.35, 0.5, 0.75 and 1
 # (rounded to multiples of 8 as torchvision rounds them; repeats dropped), MobileNet v1's width
 # where v1 uses that stage (stages 1-3 and 5-7), MobileNetV3-Large's (16, 24, 40, 80, 80, 112,
-# 160) and EfficientNet-B0's (16, 24, 40, 80, 112, 192, 320). The narrow options keep sampled
+# 160), EfficientNet-B0's (16, 24, 40, 80, 112, 192, 320) and ShuffleNetV2 x1.0's (116, 232,
+# 232, 464 in stages 4-7). The narrow options keep sampled
 # networks cheap; widths grow with depth, the lectures' "more channels as the resolution drops".
 STAGE_WIDTHS: tuple[tuple[int, ...], ...] = (
     (8, 16, 64),  # stage 1: V2, V3, B0 16; v1 64
     (8, 16, 24, 128),  # stage 2: V2, V3, B0 24; v1 128
     (16, 24, 32, 40, 256),  # stage 3: V2 32, V3 and B0 40, v1 256
-    (24, 32, 48, 64, 80),  # stage 4: V2 64, V3 and B0 80
-    (32, 48, 72, 80, 96, 112, 512),  # stage 5: V2 96, V3 80, B0 112, v1 512
-    (56, 80, 112, 120, 160, 192, 512),  # stage 6: V2 160, V3 112, B0 192, v1 512
-    (112, 160, 240, 320, 1024),  # stage 7: V2 320, V3 160, B0 320, v1 1024
+    (24, 32, 48, 64, 80, 116),  # stage 4: V2 64, V3 and B0 80, ShuffleNetV2 116
+    (32, 48, 72, 80, 96, 112, 232, 512),  # stage 5: V2 96, V3 80, B0 112, S 232, v1 512
+    (56, 80, 112, 120, 160, 192, 232, 512),  # stage 6: V2 160, V3 112, B0 192, S 232, v1 512
+    (112, 160, 240, 320, 464, 1024),  # stage 7: V2 320, V3 160, B0 320, S 464, v1 1024
 )
 NUM_STAGES = len(STAGE_WIDTHS)
 
@@ -195,10 +204,48 @@ def _se(nb: NetBuilder, x: T, block_in: int, kind: str, name: str) -> T:
                               name=name)
 
 
+def shuffle_unit(nb: NetBuilder, x: T, spec: BlockSpec, layout: Layout) -> T:
+    """ShuffleNetV2's unit (Ma et al. 2018, Fig. 3c/d), named as torchvision's
+    ``InvertedResidual``: ``branch1`` and ``branch2`` (``nn.Sequential`` indices).
+
+    Stride 1 and the width kept: the channels are split in halves (a slice each); one half
+    passes through, the other goes through 1x1 conv-BN-act, kxk depthwise conv-BN, 1x1
+    conv-BN-act (``branch2``), and the halves are concatenated. Otherwise (a stride, or a new
+    width) both branches read all of ``x``: ``branch1`` is kxk depthwise conv-BN, 1x1
+    conv-BN-act. Then a channel shuffle with 2 groups mixes the halves for the next unit.
+    (C, H, W) -> (2 (C_out // 2), H/s, W/s). ``expand`` is not used; SE, when asked for, gates
+    ``branch2``'s output.
+    """
+    half, k, s, act = spec.out // 2, spec.kernel, spec.stride, spec.act
+    eps, momentum = layout.eps, layout.momentum
+    split = s == 1 and x.channels == 2 * half
+    if split:
+        keep = nb.slice_channels(x, 0, half, name="split0")  # (C/2, H, W)
+        y = nb.slice_channels(x, half, x.channels, name="split1")
+    else:
+        with nb.scope("branch1"):
+            keep = nb.conv(x, x.channels, k, s, k // 2, groups=x.channels, bias=False, name="0")
+            keep = nb.bn(keep, eps=eps, momentum=momentum, name="1")
+            keep = nb.conv(keep, half, 1, bias=False, name="2")
+            keep = nb.act(nb.bn(keep, eps=eps, momentum=momentum, name="3"), act, name="4")
+        y = x
+    with nb.scope("branch2"):
+        y = nb.conv(y, half, 1, bias=False, name="0")
+        y = nb.act(nb.bn(y, eps=eps, momentum=momentum, name="1"), act, name="2")
+        y = nb.conv(y, half, k, s, k // 2, groups=half, bias=False, name="3")  # depthwise
+        y = nb.bn(y, eps=eps, momentum=momentum, name="4")
+        y = nb.conv(y, half, 1, bias=False, name="5")
+        y = nb.act(nb.bn(y, eps=eps, momentum=momentum, name="6"), act, name="7")
+        if spec.se != "none":
+            y = _se(nb, y, half, spec.se, "se")
+    return nb.shuffle(nb.concat([keep, y], name="concat"), 2, name="shuffle")
+
+
 BlockBuilder = Callable[[NetBuilder, T, BlockSpec, Layout], T]
 BLOCK_BUILDERS: dict[str, BlockBuilder] = {
     "depthwise_separable": depthwise_separable,
     "inverted_residual": inverted_residual,
+    "shuffle": shuffle_unit,
 }
 
 
@@ -223,6 +270,7 @@ def _stage_decisions(i: int) -> tuple[Decision, ...]:
 
 _DECISIONS: tuple[Decision, ...] = (
     Decision("stem_width", STEM_WIDTHS, "channels of the 3x3 stride-2 stem conv"),
+    Decision("stem_pool", (False, True), "a 3x3/2 max pool after the stem conv (ShuffleNet)"),
     Decision("activation", ACTIVATIONS, "non-linearity of the stem and the head"),
     *(d for i in range(NUM_STAGES) for d in _stage_decisions(i)),
     Decision("head_width", HEAD_WIDTHS, "channels of the 1x1 head conv (0: no head conv)"),
@@ -280,7 +328,8 @@ class MobileNetSpace(Space):
                       get(i, "se"), get(i, "act")) for i in range(NUM_STAGES)]
 
     def genome_from_stages(self, stem_width: int, stages: Sequence[Stage | None],
-                           head_width: int, activation: str, head_fc: int = 0) -> Genome:
+                           head_width: int, activation: str, head_fc: int = 0,
+                           stem_pool: bool = False) -> Genome:
         """A validated genome from a stage table (how the classics are written down).
 
         ``stages`` lists at most seven entries; a missing entry or ``None`` leaves that stage
@@ -289,7 +338,8 @@ class MobileNetSpace(Space):
         """
         if len(stages) > NUM_STAGES:
             raise GenomeError(f"mobilenet has at most {NUM_STAGES} stages, got {len(stages)}")
-        values: dict[str, Value] = {"stem_width": stem_width, "activation": activation}
+        values: dict[str, Value] = {"stem_width": stem_width, "stem_pool": stem_pool,
+                                    "activation": activation}
         for i in range(NUM_STAGES):
             stage = stages[i] if i < len(stages) else None
             if stage is None:
@@ -309,30 +359,50 @@ class MobileNetSpace(Space):
 
     def describe(self, genome: Genome, nb: NetBuilder, x: T, num_classes: int) -> T:
         act, layout = str(genome["activation"]), self.layout
-        # (3, H, W) -> (stem, H/2, W/2)
-        y = conv_bn_act(nb, x, int(genome["stem_width"]), 3, 2, act=act, name="features.0",
-                        layout=layout)
-        index = 1  # the next features.N
+        shufflenet = layout.names == "shufflenet_v2"  # conv1, stage2.0 .., conv5, fc
+        # (3, H, W) -> (stem, H/2, W/2) [-> max pool (stem, H/4, W/4)]
+        y = conv_bn_act(nb, x, int(genome["stem_width"]), 3, 2, act=act,
+                        name="conv1" if shufflenet else "features.0", layout=layout)
+        if genome["stem_pool"]:
+            y = nb.maxpool(y, 3, 2, 1, name="maxpool" if shufflenet else "features.pool")
+        index = 1  # the next features.N (ShuffleNetV2: the stage number, counted in strides)
+        block = 0  # ShuffleNetV2: the block within its stage
         for stage in self.stages(genome):
             if not stage.depth:
                 continue
             build = BLOCK_BUILDERS[stage.kind]
+            if shufflenet and stage.stride == 2:
+                index, block = index + 1, 0
             for b in range(stage.depth):
                 first = stage.expand if stage.expand_first is None else stage.expand_first
                 spec = BlockSpec(stage.width, stage.stride if b == 0 else 1, stage.kernel,
                                  first if b == 0 else stage.expand, stage.se, stage.act or act)
-                # EfficientNet nests a stage's blocks (features.S.B); V2 and V3 number them
-                scope = (f"features.{index}.{b}" if layout.names == "efficientnet"
-                         else f"features.{index + b}")
+                # EfficientNet nests a stage's blocks (features.S.B); V2 and V3 number them;
+                # ShuffleNetV2 numbers stages from the stride-2 ones (stage2 ..): a stride-1
+                # stage continues the one before (its 8-block stage is two of ours)
+                if shufflenet:
+                    scope, block = f"stage{index}.{block}", block + 1
+                elif layout.names == "efficientnet":
+                    scope = f"features.{index}.{b}"
+                else:
+                    scope = f"features.{index + b}"
                 with nb.scope(scope):
                     y = build(nb, y, spec, layout)
-            index += 1 if layout.names == "efficientnet" else stage.depth
+            if not shufflenet:
+                index += 1 if layout.names == "efficientnet" else stage.depth
         head = int(genome["head_width"])
         if head:
-            y = conv_bn_act(nb, y, head, 1, act=act, name=f"features.{index}", layout=layout)
+            y = conv_bn_act(nb, y, head, 1, act=act,
+                            name="conv5" if shufflenet else f"features.{index}", layout=layout)
         # (C, h, w) -> (C, 1, 1) -> (C,) -> [hidden] -> (num_classes,)
         y = nb.flatten(nb.global_avgpool(y, name="avgpool"), name="flatten")
         p = float(self.options["dropout"])
+        if shufflenet:  # torchvision's ShuffleNetV2: no hidden layer, no dropout at p = 0
+            if int(genome["head_fc"]):
+                y = nb.act(nb.linear(y, int(genome["head_fc"]), name="hidden"), act,
+                           name="hidden_act")
+            return nb.linear(nb.dropout(y, p, name="dropout") if p else y, num_classes,
+                             name="fc")
         with nb.scope("classifier"):
             if int(genome["head_fc"]):  # MobileNetV3: linear, act, dropout, linear
                 y = nb.act(nb.linear(y, int(genome["head_fc"]), name="0"), act, name="1")

@@ -19,6 +19,10 @@
   input, MBConv1/6 stages of 16, 24, 40, 80, 112, 192, 320 channels, a 1280 head conv. Its
   stochastic depth drops whole residual branches at training time only and has no
   parameters: not built (the architecture at inference is the same).
+* ShuffleNetV2 x1.0 (Ma et al. 2018, Table 5): torchvision's ``shufflenet_v2_x1_0`` exactly
+  (2,278,604 parameters): a 24-channel stem conv and max pool, shuffle units in stages of 4,
+  8 and 4 at 116, 232 and 464 channels (the 8-unit stage as two of ours), a 1024 head conv
+  and the classifier, no dropout.
 """
 
 from __future__ import annotations
@@ -116,4 +120,19 @@ EFFICIENTNET_B0 = register_baseline(Baseline(
     torchvision="efficientnet_b0",
     doc="EfficientNet-B0 (Tan & Le 2019): MBConv with SE and SiLU, torchvision's "
         "efficientnet_b0",
+))
+
+SHUFFLENET_V2 = register_baseline(Baseline(
+    name="shufflenet_v2_x1_0",
+    genome=_SPACE.genome_from_stages(
+        24, [None, None, None,
+             Stage("shuffle", 4, 116, 2),  # stage2: 28x28
+             Stage("shuffle", 4, 232, 2),  # stage3.0-3: 14x14
+             Stage("shuffle", 4, 232, 1),  # stage3.4-7
+             Stage("shuffle", 4, 464, 2)],  # stage4: 7x7
+        head_width=1024, activation="relu", stem_pool=True),
+    space_options={"layout": "shufflenet_v2", "dropout": 0.0},
+    torchvision="shufflenet_v2_x1_0",
+    doc="ShuffleNetV2 x1.0 (Ma et al. 2018): channel split, shuffle units 4-8-4 at "
+        "116/232/464, torchvision's shufflenet_v2_x1_0",
 ))
