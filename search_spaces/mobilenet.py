@@ -23,8 +23,8 @@ kinds, looked up by name in :data:`BLOCK_BUILDERS`:
   information crosses between the halves from one unit to the next. The depthwise convs are
   its grouped convolutions; no expansion.
 
-The searched decisions, in the order a controller emits them: ``stem_width``, ``stem_pool``, ``activation``
-(of the stem and the head), then per stage ``stageI_kind``, ``stageI_depth`` (0 skips the
+The searched decisions, in the order a controller emits them: ``stem_width``, ``stem_pool``,
+``activation`` (of the stem and the head), then per stage ``stageI_kind``, ``stageI_depth`` (0 skips the
 stage), ``stageI_width``, ``stageI_stride``, ``stageI_kernel`` (3/5/7), ``stageI_expand`` (the
 expansion ratio ``t`` of its blocks; ignored by depthwise-separable blocks),
 ``stageI_expand_first`` (``t`` of its first block, which changes the width), ``stageI_se``
