@@ -25,8 +25,8 @@ kinds, looked up by name in :data:`BLOCK_BUILDERS`:
 
 The searched decisions, in the order a controller emits them: ``stem_width``, ``stem_pool``,
 ``activation`` (of the stem and the head), then per stage ``stageI_kind``, ``stageI_depth``
-(0 skips the stage), ``stageI_width``, ``stageI_stride``, ``stageI_kernel`` (3/5/7), ``stageI_expand`` (the
-expansion ratio ``t`` of its blocks; ignored by depthwise-separable blocks),
+(0 skips the stage), ``stageI_width``, ``stageI_stride``, ``stageI_kernel`` (3/5/7),
+``stageI_expand`` (the expansion ratio ``t`` of its blocks; ignored by depthwise-separable blocks),
 ``stageI_expand_first`` (``t`` of its first block, which changes the width), ``stageI_se``
 (squeeze-and-excitation: ``none``, ``mobilenet_v3``'s -- squeeze to a quarter of the expanded
 channels, ReLU, hard sigmoid -- or ``efficientnet``'s -- squeeze to a quarter of the block's
