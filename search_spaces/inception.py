@@ -65,7 +65,8 @@ Inception-v3 (``inception3a.branch2.1``, ``Mixed_5b.branch5x5_1`` ...), so torch
 weights load by key. A strided conv or pool without padding on an input whose size the stride
 does not fit reads it as PyTorch does -- ignoring the last row and column, which are cropped
 first (our builder otherwise rejects a stride that skips pixels) -- so Inception-v3 runs at
-224 exactly as torchvision's does. Inception-ResNet's residual scaling has no layer of its own
+224 exactly as torchvision's does; and a map smaller than such a window (the 8x8 digits after
+two reductions) is padded to fit it, so every genome builds on small inputs too. Inception-ResNet's residual scaling has no layer of its own
 in our vocabulary: it is folded into the initialisation of each up-projection (``scale * W x
 + scale * b`` is a conv with weights ``scale * W``), which gives the same function at
 initialisation and the same set of functions, but not the paper's gradient scale.
@@ -239,8 +240,10 @@ def basic_conv(nb: NetBuilder, x: T, out_channels: int, kernel: int | tuple[int,
                name: str) -> T:
     """torchvision's ``BasicConv2d`` under scope ``name``: ``name.conv`` (``c.width(out)``
     filters; no bias with batch norm), ``name.bn`` (eps 0.001), ReLU. A stride the input does
-    not fit drops the last rows and columns first, as PyTorch's floor rounding does."""
+    not fit drops the last rows and columns first, as PyTorch's floor rounding does; a map
+    smaller than an unpadded window is padded to fit it (see :func:`fit_small`)."""
     with nb.scope(name):
+        padding = fit_small(x, kernel, padding)
         x = fit_stride(nb, x, kernel, stride, padding)
         x = nb.conv(x, c.width(out_channels), kernel, stride, padding, bias=not c.bn,
                     name="conv")
@@ -262,8 +265,23 @@ def fit_stride(nb: NetBuilder, x: T, kernel: int | tuple[int, int], stride: int,
     return nb.pad(x, (0, -dw, 0, -dh), name=name) if dh or dw else x
 
 
+def fit_small(x: T, kernel: int | tuple[int, int], padding: int | tuple[int, int]
+              ) -> tuple[int, int]:
+    """The padding, raised where the map is smaller than the window: the grid reductions'
+    unpadded 3x3/2 convs and pools then give a 1x1 map instead of none. Only tiny inputs (8x8
+    digits) meet it; at the networks' design inputs nothing changes."""
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    h, w = x.hw
+    return max(ph, (kh - h + 1) // 2), max(pw, (kw - w + 1) // 2)
+
+
 def max_pool_s2(nb: NetBuilder, x: T, name: str) -> T:
-    """A 3x3/2 max pool without padding (the grid reductions' pool branch)."""
+    """A 3x3/2 max pool without padding (the grid reductions' pool branch; on a map smaller
+    than 3x3, padded to fit)."""
+    ph, pw = fit_small(x, 3, 0)
+    if ph or pw:
+        return nb.maxpool(x, 3, 2, 1, name=name)  # a 1x1 or 2x2 map -> 1x1
     return nb.maxpool(fit_stride(nb, x, 3, 2, name=f"{name}_crop"), 3, 2, name=name)
 
 

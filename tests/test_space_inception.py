@@ -252,11 +252,16 @@ def test_fit_stride_crops_what_the_stride_never_reads() -> None:
     assert fit_stride(nb, y, 3, 2) is y and fit_stride(nb, x, 3, 1) is x
 
 
-def test_every_sampled_genome_builds_at_cifar_size() -> None:
+@pytest.mark.parametrize("shape", [(3, 32, 32), (1, 8, 8)])
+def test_every_sampled_genome_builds_at_cifar_and_digits_size(shape: tuple[int, ...]) -> None:
     space = get_space("inception")
     rng = random.Random(0)
     for _ in range(100):
-        space.graph(space.sample(rng), (3, 32, 32), 10)
+        space.graph(space.sample(rng), shape, 10)
+    # the grid reductions' unpadded 3x3/2 windows on a 2x2 map: padded to fit, 1x1 out
+    genome = small_genome().replace(reduce_4="v4", reduce_5="v3")
+    rows = table(genome, (1, 8, 8))
+    assert rows["Mixed_7a.concat"].out_hw == "1" and rows["Mixed_7a.branch3x3_2.conv"].pad == "1"
 
 
 def test_sampled_genomes_stay_affordable_at_32() -> None:
