@@ -67,9 +67,10 @@ does not fit reads it as PyTorch does -- ignoring the last row and column, which
 first (our builder otherwise rejects a stride that skips pixels) -- so Inception-v3 runs at
 224 exactly as torchvision's does; and a map smaller than such a window (the 8x8 digits after
 two reductions) is padded to fit it, so every genome builds on small inputs too.
-Inception-ResNet's residual scaling has no layer of its own in our vocabulary: it is folded into the initialisation of each up-projection (``scale * W x
-+ scale * b`` is a conv with weights ``scale * W``), which gives the same function at
-initialisation and the same set of functions, but not the paper's gradient scale.
+Inception-ResNet's residual scaling has no layer of its own in our vocabulary: it is folded
+into the initialisation of each up-projection (``scale * (W x + b)`` is a conv with weights
+``scale * W``), which gives the same function at initialisation and the same set of
+functions, but not the paper's gradient scale.
 """
 
 from __future__ import annotations
