@@ -25,6 +25,22 @@ The skeleton is the paper's CIFAR one, as DARTS's ``NetworkCIFAR`` builds it::
     [N normal cells] ( reduction cell, [N normal cells] ) x reductions   # C = F, 2F, 4F ...
     global average pooling, linear classifier
 
+With ``skeleton="imagenet"`` it is the paper's ImageNet one, as TF-slim's ``nasnet.py`` builds
+it: a 3x3 stride-2 VALID conv of ``32 * stem_multiplier`` channels (224 -> 111; the row and
+column of an even input that VALID padding never reads are cropped first) and BN, then two
+*stem cells* -- reduction cells with F/4 and F/2 channels (111 -> 56 -> 28) -- before the
+same stack at F, 2F, 4F, and a ReLU before the global pool. NASNet-A Mobile (N=4, F=44) and
+Large (N=6, F=168, stem_multiplier=3) are this skeleton.
+
+``extra_concat`` names cell states concatenated into a cell's output besides the unused blocks
+(``{"normal": [0], "reduce": [3]}``: state 0 is the cell's previous-previous input, 1 the
+previous one, ``2 + j`` block j; an input state in a reduction cell is halved first, like a
+stride-2 identity). The paper's reference code lists a cell's concatenated states by hand, and
+for NASNet-A its lists are wider than "the unused blocks"; see
+:mod:`search_spaces.classics.nasnets`. A cell's description -- :func:`describe_cell` on the
+decoded :class:`Block` s -- does not depend on the skeleton, so other networks (a supernet)
+can reuse it.
+
 Conventions, from the paper and DARTS's ``cnn/operations.py`` / ``cnn/model.py``:
 
 * every op maps ``C`` channels to ``C`` channels, in ReLU -> conv -> BN order (no conv bias);
@@ -63,7 +79,7 @@ reduction cell needs at least a 2x2 input; more ``reductions`` than the input ca
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import networkx as nx
@@ -73,6 +89,7 @@ from nas.core.genome import Genome
 from nas.core.netgraph import NetBuilder, T
 from nas.core.space import Decision, Space, register_space
 
+SKELETONS = ("cifar", "imagenet")  # the network around the cells; see the module docstring
 BLOCKS = 5  # B: blocks per cell (the paper's choice for NASNet-A)
 CELLS = ("normal", "reduce")  # the two searched cells, in genome order
 COMBINES = ("add",)  # how a block merges its two op outputs; see the module docstring
@@ -114,16 +131,15 @@ def relu_conv_bn(nb: NetBuilder, x: T, out_channels: int, kernel: int, stride: i
 def factorized_reduce(nb: NetBuilder, x: T, out_channels: int) -> T:
     """Halve the resolution without losing pixels: (C_in, H, W) -> (out, ceil(H/2), ceil(W/2)).
 
-    Two 1x1 stride-2 convs with ``out / 2`` filters each, one reading the even pixels and one
-    the odd ones (the input shifted up-left by one pixel), concatenated, then BN.
+    Two 1x1 stride-2 convs with ``out / 2`` filters each (an odd ``out`` gives the odd pixels
+    the extra one), one reading the even pixels and one the odd ones (the input shifted
+    up-left by one pixel), concatenated, then BN.
     """
-    if out_channels % 2:
-        raise GenomeError(f"a factorized reduction splits its {out_channels} output channels "
-                          f"in halves; use an even nasnet width")
+    half = out_channels // 2
     x = nb.act(x, name="relu")
-    even = nb.conv(x, out_channels // 2, 1, 2, bias=False, name="conv_1")  # pixels (2i, 2j)
+    even = nb.conv(x, half, 1, 2, bias=False, name="conv_1")  # pixels (2i, 2j)
     shifted = nb.pad(x, (-1, 1, -1, 1), name="shift")  # x[1:, 1:] padded back to (H, W)
-    odd = nb.conv(shifted, out_channels // 2, 1, 2, bias=False, name="conv_2")  # (2i+1, 2j+1)
+    odd = nb.conv(shifted, out_channels - half, 1, 2, bias=False, name="conv_2")  # (2i+1, 2j+1)
     return nb.bn(nb.concat([even, odd], name="cat"), name="bn")
 
 
@@ -241,19 +257,29 @@ def unused_blocks(blocks: Sequence[Block]) -> tuple[int, ...]:
     return tuple(j for j in range(len(blocks)) if 2 + j not in read)
 
 
-def cell_reads(blocks: Sequence[Block]) -> set[int]:
-    """Which of the cell's inputs (0: previous-previous, 1: previous) some block reads."""
-    return {i for b in blocks for i in (b.in_a, b.in_b) if i < 2}
+def cell_reads(blocks: Sequence[Block], extra: Sequence[int] = ()) -> set[int]:
+    """Which of the cell's inputs (0: previous-previous, 1: previous) some block reads, or the
+    output concatenates (``extra``, see :func:`concatenated`)."""
+    return {i for b in blocks for i in (b.in_a, b.in_b) if i < 2} | {i for i in extra if i < 2}
+
+
+def concatenated(blocks: Sequence[Block], extra: Sequence[int] = ()) -> list[int]:
+    """The states (0, 1: the cell's inputs; 2 + j: block j) its output concatenates, in order:
+    the unused blocks, and the ``extra`` states a reference implementation adds."""
+    return sorted({2 + j for j in unused_blocks(blocks)} | set(extra))
 
 
 def describe_cell(nb: NetBuilder, blocks: Sequence[Block], s0: T | None, s1: T | None,
-                  channels: int, reduction: bool, reduction_prev: bool) -> T:
+                  channels: int, reduction: bool, reduction_prev: bool,
+                  extra: Sequence[int] = ()) -> T:
     """One cell on inputs ``s0`` (previous-previous) and ``s1`` (previous); C = ``channels``.
 
-    Output: ``(len(unused_blocks(blocks)) * C, H', W')``, with ``H' = ceil(H / 2)`` in a
-    reduction cell, where ``H`` is ``s1``'s height. An input no block reads may be None.
+    Output: ``(len(concatenated(blocks, extra)) * C, H', W')``, with ``H' = ceil(H / 2)`` in a
+    reduction cell, where ``H`` is ``s1``'s height. An input no block reads may be None. An
+    input state in ``extra`` is concatenated as preprocessed; in a reduction cell it is
+    first halved like an identity op (a factorized reduction).
     """
-    reads = cell_reads(blocks)
+    reads = cell_reads(blocks, extra)
     states: list[T | None] = [None, None]  # 0, 1: the preprocessed inputs, (C, H, W) each
     if 0 in reads:
         assert s0 is not None
@@ -274,30 +300,41 @@ def describe_cell(nb: NetBuilder, blocks: Sequence[Block], s0: T | None, s1: T |
                 stride = 2 if reduction and index < 2 else 1
                 outs.append(OPS[op](slot, nb, h, channels, stride))
             states.append(nb.add(*outs, name=block.combine))  # (C, H', W')
-    unused = [states[2 + j] for j in unused_blocks(blocks)]
-    return nb.concat([t for t in unused if t is not None], name="concat")  # (u C, H', W')
+    out = []
+    for i in concatenated(blocks, extra):
+        state = states[i]
+        assert state is not None
+        if i < 2 and reduction:  # an input joins the reduced blocks at their resolution
+            state = identity(f"concat_in{i}", nb, state, channels, 2)
+        out.append(state)
+    return nb.concat(out, name="concat")  # (u C, H', W')
 
 
 def live_cells(reduction: Sequence[bool], normal: Sequence[Block],
-               reduce: Sequence[Block]) -> list[bool]:
+               reduce: Sequence[Block], extra: Mapping[str, Sequence[int]] | None = None
+               ) -> list[bool]:
     """Which cells of the stack the logits depend on (the last one, and what it reads)."""
+    extra = extra or {}
     live = [False] * len(reduction)
     live[-1] = True
     for i in reversed(range(len(reduction))):
         if live[i]:
-            reads = cell_reads(reduce if reduction[i] else normal)
+            cell = "reduce" if reduction[i] else "normal"
+            reads = cell_reads(reduce if reduction[i] else normal, extra.get(cell, ()))
             for back in (1, 2):  # input 1 is cell i - 1, input 0 is cell i - 2 (< 0: stem)
                 if 2 - back in reads and i - back >= 0:
                     live[i - back] = True
     return live
 
 
-def cell_graph(blocks: Sequence[Block], reduction: bool) -> nx.DiGraph:
+def cell_graph(blocks: Sequence[Block], reduction: bool, extra: Sequence[int] = ()
+               ) -> nx.DiGraph:
     """A cell as a graph to draw: its inputs, each block's two ops and its combine, the output.
 
     Nodes: ``in0`` (c_{k-2}) and ``in1`` (c_{k-1}); ``b{j}.op_a`` / ``b{j}.op_b`` (an op on
     one input, labelled with its name and, in a reduction cell, its stride); ``b{j}`` (the
-    combine); ``out`` (the concatenation of the unused blocks, c_{k}). Each node has the
+    combine); ``out`` (the concatenation of the unused blocks and the ``extra`` states,
+    c_{k}). Each node has the
     ``label``, ``kind`` and ``layer`` that :meth:`nas.space.Space.cells` promises; ``layer``
     is the node's depth, so a left-to-right drawing never points an edge backwards.
     """
@@ -322,11 +359,11 @@ def cell_graph(blocks: Sequence[Block], reduction: bool) -> nx.DiGraph:
                    layer=max(g.nodes[o]["layer"] for o in ops) + 1)
         for o in ops:
             g.add_edge(o, f"b{j}")
-    unused = unused_blocks(blocks)
+    joined = [source(i) for i in concatenated(blocks, extra)]
     g.add_node("out", label="concat = c_{k}", kind="output",
-               layer=max(g.nodes[f"b{j}"]["layer"] for j in unused) + 1)
-    for j in unused:
-        g.add_edge(f"b{j}", "out")
+               layer=max(g.nodes[n]["layer"] for n in joined) + 1)
+    for n in joined:
+        g.add_edge(n, "out")
     return g
 
 
@@ -341,14 +378,21 @@ class NasNetSpace(Space):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        for key, low in (("cells", 1), ("width", 2), ("reductions", 0), ("stem_multiplier", 1)):
+        for key, low in (("cells", 1), ("width", 4), ("reductions", 0), ("stem_multiplier", 1)):
             value = self.options[key]
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise GenomeError(f"space 'nasnet' option {key} must be an integer >= {low}, "
                                   f"got {value!r}")
-        if self.options["width"] % 2:
-            raise GenomeError(f"space 'nasnet' option width must be even (factorized "
-                              f"reductions split channels in halves), got {self.options['width']}")
+        if self.options["skeleton"] not in SKELETONS:
+            raise GenomeError(f"space 'nasnet' option skeleton cannot be "
+                              f"{self.options['skeleton']!r}; allowed: {', '.join(SKELETONS)}")
+        extra = self.options["extra_concat"]
+        if not isinstance(extra, Mapping) or set(extra) - set(CELLS) or not all(
+                isinstance(v, list | tuple) and all(
+                    isinstance(i, int) and 0 <= i < 2 + BLOCKS for i in v)
+                for v in extra.values()):
+            raise GenomeError(f"space 'nasnet' option extra_concat must map 'normal' and/or "
+                              f"'reduce' to lists of states 0..{1 + BLOCKS}, got {extra!r}")
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
@@ -360,58 +404,89 @@ class NasNetSpace(Space):
             "cells": 1,  # N: normal cells in each stage (between reductions)
             "width": 16,  # F: channels C of the first stage's cells; doubled by each reduction
             "reductions": 2,  # reduction cells, i.e. stages - 1 (CIFAR: 2)
-            "stem_multiplier": 3,  # stem conv outputs stem_multiplier * width channels
+            "stem_multiplier": 3,  # CIFAR stem: stem_multiplier * F channels; ImageNet: x 32
+            "skeleton": "cifar",  # "cifar" or "imagenet" (two reduction cells in the stem)
+            "extra_concat": {},  # {"normal": [0], ...}: states concatenated besides the unused
         }
 
     @property
     def decisions(self) -> tuple[Decision, ...]:
         return _DECISIONS
 
+    def stem_cells(self) -> int:
+        """Reduction cells in the stem: 2 in the ImageNet skeleton, none for CIFAR."""
+        return 2 if self.options["skeleton"] == "imagenet" else 0
+
     def plan(self) -> list[bool]:
-        """Whether each cell of the stack is a reduction cell (N normal cells per stage)."""
+        """Whether each cell of the stack is a reduction cell (N normal cells per stage),
+        the ImageNet skeleton's two stem cells first."""
         n, reductions = self.options["cells"], self.options["reductions"]
         stage = [False] * n
-        return stage + [flag for _ in range(reductions) for flag in (True, *stage)]
+        return ([True] * self.stem_cells() + stage
+                + [flag for _ in range(reductions) for flag in (True, *stage)])
+
+    def cell_channels(self) -> list[int]:
+        """C of every cell: F in the first stage, doubled by each reduction; the ImageNet stem
+        cells have F/4 and F/2 (TF's ``filter_scaling`` 1/4, then 1/2)."""
+        width, stem = self.options["width"], self.stem_cells()
+        out = [width // 2 ** (stem - i) for i in range(stem)]
+        for reduction in self.plan()[stem:]:
+            width *= 2 if reduction else 1
+            out.append(width)
+        return out
 
     def describe(self, genome: Genome, nb: NetBuilder, x: T, num_classes: int) -> T:
         normal, reduce = cell_blocks(genome, "normal"), cell_blocks(genome, "reduce")
+        extra = self.options["extra_concat"]
         plan = self.plan()
-        live = live_cells(plan, normal, reduce)
-        channels = self.options["width"]
+        live = live_cells(plan, normal, reduce, extra)
 
         with nb.scope("stem"):
-            x = nb.conv(x, self.options["stem_multiplier"] * channels, 3, 1, 1, bias=False,
-                        name="conv")  # (3 F, H, W)
+            if self.stem_cells():  # TF's ImageNet stem: (3, 224, 224) -> (32 m, 111, 111)
+                h, w = x.hw  # TF's VALID 3x3/2 conv never reads an even input's last row and
+                if (h - 3) % 2 or (w - 3) % 2:  # column; crop them so the stride fits
+                    x = nb.pad(x, (0, -((w - 3) % 2), 0, -((h - 3) % 2)), name="crop")
+                x = nb.conv(x, 32 * self.options["stem_multiplier"], 3, 2, bias=False,
+                            name="conv")
+            else:  # (3, 32, 32) -> (m F, 32, 32)
+                x = nb.conv(x, self.options["stem_multiplier"] * self.options["width"], 3, 1,
+                            1, bias=False, name="conv")
             x = nb.bn(x, name="bn")
         s0: T | None = x  # the previous-previous and previous cells' outputs (None: not built)
         s1: T | None = x
         h, w = x.hw  # resolution of s1, tracked even where a cell is not built
         reduction_prev = False
         with nb.scope("cells"):
-            for i, reduction in enumerate(plan):
+            for i, (reduction, channels) in enumerate(zip(plan, self.cell_channels(),
+                                                          strict=True)):
                 if reduction:
                     if min(h, w) < 2:
                         raise ShapeError(
                             f"{nb.where}: reduction cell cells.{i} cannot halve a "
                             f"{h}x{w} map (the image would shrink below 1x1); use fewer "
                             f"reductions than {self.options['reductions']} or a larger input")
-                    channels *= 2
                     h, w = (h + 1) // 2, (w + 1) // 2
                 out = None
+                cell = "reduce" if reduction else "normal"
                 if live[i]:
                     with nb.scope(str(i)):
                         out = describe_cell(nb, reduce if reduction else normal, s0, s1,
-                                            channels, reduction, reduction_prev)
+                                            channels, reduction, reduction_prev,
+                                            extra.get(cell, ()))
                 s0, s1 = s1, out
                 reduction_prev = reduction
         assert s1 is not None  # the last cell is always live
+        if self.stem_cells():  # TF's ImageNet network: ReLU before the global pool
+            s1 = nb.act(s1, name="relu")
         x = nb.flatten(nb.global_avgpool(s1, name="global_pool"), name="flatten")  # (u C,)
         return nb.linear(x, num_classes, name="classifier")
 
     def cells(self, genome: Genome) -> dict[str, nx.DiGraph]:
         """The normal and the reduction cell of ``genome`` (see :func:`cell_graph`)."""
         genome = self.validate(genome)
-        return {cell: cell_graph(cell_blocks(genome, cell), reduction=cell == "reduce")
+        extra = self.options["extra_concat"]
+        return {cell: cell_graph(cell_blocks(genome, cell), reduction=cell == "reduce",
+                                 extra=extra.get(cell, ()))
                 for cell in CELLS}
 
 

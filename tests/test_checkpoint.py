@@ -63,8 +63,8 @@ from nas.training.recipe import Budget, Recipe
 
 #: A ResNet small enough for 8x8 digits: every writer writes this genome.
 GENOME = get_space("resnet").genome(stem="cifar", block="basic", blocks1=1, blocks2=1,
-                                    blocks3=1, blocks4=1, width=8, groups=1, group_width=64,
-                                    se=False)
+                                    blocks3=1, blocks4=1, width=8, shortcut="projection",
+                                    groups=1, inner=0.25, se=False)
 SHAPE, CLASSES = (1, 8, 8), 10
 WRITERS = ("nas train", "nas compare", "nas export (fresh)", "nas export (trained)",
            "resume state", "version 1", "unversioned export")

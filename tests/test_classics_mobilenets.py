@@ -8,8 +8,9 @@ import torchvision
 from torch import nn
 
 from nas.core.cost import layer_table, totals
+from nas.core.errors import GenomeError
 from nas.core.netgraph import NetGraph
-from nas.core.space import get_baseline, list_baselines
+from nas.core.space import create_space, get_baseline, list_baselines
 from nas.testing.spaces import check_genome
 
 # The lecture's "Table 1. MobileNet Body Architecture" (Howard et al. 2017): type / stride,
@@ -161,3 +162,59 @@ def test_v2_loads_torchvision_weights_strictly_and_gives_its_logits(v2_pair) -> 
         got = ours(x)
     assert expected.std() > 0.1
     torch.testing.assert_close(got, expected)
+
+
+# --- MobileNetV3-Large and EfficientNet-B0 ---------------------------------------------------
+
+
+def test_v3_large_is_torchvisions_table() -> None:
+    """Howard et al. 2019, Table 1 (torchvision's bneck settings): expanded widths, kernels,
+    SE, activations and strides of the 15 blocks, exactly."""
+    graph = get_baseline("mobilenet_v3_large").graph()
+    g = graph.graph
+    blocks = []
+    for i in range(1, 16):
+        dw = next(n for n, a in g.nodes(data=True) if n.startswith(f"features.{i}.block.")
+                  and a["op"] == "conv" and a["groups"] > 1)
+        a = g.nodes[dw]
+        act = g.nodes[dw.rsplit(".", 1)[0] + ".2"]["kind"]
+        se = f"features.{i}.block.2.fc1" in g
+        blocks.append((a["out_channels"], a["kernel"][0], se, act, a["stride"]))
+    assert blocks == [
+        (16, 3, False, "relu", 1), (64, 3, False, "relu", 2), (72, 3, False, "relu", 1),
+        (72, 5, True, "relu", 2), (120, 5, True, "relu", 1), (120, 5, True, "relu", 1),
+        (240, 3, False, "hardswish", 2), (200, 3, False, "hardswish", 1),
+        (184, 3, False, "hardswish", 1), (184, 3, False, "hardswish", 1),
+        (480, 3, True, "hardswish", 1), (672, 3, True, "hardswish", 1),
+        (672, 5, True, "hardswish", 2), (960, 5, True, "hardswish", 1),
+        (960, 5, True, "hardswish", 1)]
+    assert g.nodes["features.4.block.2.fc1"]["out_channels"] == 24  # _make_divisible(72 // 4)
+    assert g.nodes["features.4.block.2.scale_activation"]["kind"] == "hardsigmoid"
+    assert g.nodes["features.0.1"]["eps"] == 0.001 and g.nodes["features.0.1"]["momentum"] == 0.01
+    assert [g.nodes[f"classifier.{i}"]["op"] for i in range(4)] == [
+        "linear", "act", "dropout", "linear"]
+    assert totals(graph).params == 5_483_032
+
+
+def test_efficientnet_b0_nests_stages_and_squeezes_the_block_input() -> None:
+    g = get_baseline("efficientnet_b0").graph().graph
+    assert g.nodes["features.2.1.block.2.fc1"]["out_channels"] == 24 // 4  # input 24, t = 6
+    assert g.nodes["features.1.0.block.1.fc1"]["out_channels"] == 32 // 4  # t = 1: no expand
+    assert g.nodes["features.6.3.block.2.activation"]["kind"] == "silu"
+    assert g.nodes["features.8.0"]["out_channels"] == 1280
+    assert {a["kind"] for _, a in g.nodes(data=True) if a["op"] == "act"} == {
+        "silu", "sigmoid"}
+
+
+def test_layouts_name_the_same_network_three_ways() -> None:
+    genome = get_baseline("efficientnet_b0").genome
+    sizes = []
+    for layout in ("mobilenet_v2", "mobilenet_v3", "efficientnet"):
+        graph = create_space("mobilenet", layout=layout).graph(genome, (3, 64, 64), 10)
+        sizes.append((totals(graph).params, totals(graph).flops))
+        names = set(graph.graph)
+        assert {"mobilenet_v2": "features.2.conv.0.0", "mobilenet_v3": "features.2.block.0.0",
+                "efficientnet": "features.2.0.block.0.0"}[layout] in names
+    assert len(set(sizes)) == 1
+    with pytest.raises(GenomeError, match="layout cannot be 'resnet'"):
+        create_space("mobilenet", layout="resnet")

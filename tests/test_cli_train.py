@@ -14,7 +14,7 @@ from nas.core.genome import Value
 
 TINY_RESNET: dict[str, Value] = {
     "stem": "cifar", "block": "basic", "blocks1": 1, "blocks2": 1, "blocks3": 1, "blocks4": 1,
-    "width": 16, "groups": 1, "group_width": 64, "se": False}
+    "width": 16, "shortcut": "projection", "groups": 1, "inner": 0.25, "se": False}
 
 
 @pytest.fixture

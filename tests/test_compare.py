@@ -69,8 +69,8 @@ def run(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> RunDir:
 def _tiny_resnet(path: Path) -> Path:
     """A ResNet genome small enough for 8x8 digits: a baseline given as a genome file."""
     genome = get_space("resnet").genome(stem="cifar", block="basic", blocks1=1, blocks2=1,
-                                        blocks3=1, blocks4=1, width=8, groups=1,
-                                        group_width=64, se=False)
+                                        blocks3=1, blocks4=1, width=8, shortcut="projection",
+                                        groups=1, inner=0.25, se=False)
     genome.save(path)
     return path
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import random
 from fractions import Fraction
 
 import pytest
@@ -12,7 +14,7 @@ from torchvision.models._utils import _make_divisible
 from nas.core.cost import layer_table
 from nas.core.errors import GenomeError, NasError
 from nas.core.genome import Genome
-from nas.core.netgraph import NetGraph
+from nas.core.netgraph import NetBuilder, NetGraph
 from nas.core.space import create_space, get_space
 from search_spaces.mobilenet import (
     BLOCK_BUILDERS,
@@ -41,19 +43,27 @@ def attrs(net: NetGraph, layer: str) -> dict:
 def test_decisions_are_flat_categorical_and_per_stage() -> None:
     assert isinstance(get_space("mobilenet"), MobileNetSpace)
     names = [d.name for d in SPACE.decisions]
-    assert names[:2] == ["stem_width", "activation"] and names[-1] == "head_width"
-    per_stage = ["kind", "depth", "width", "stride", "kernel", "expand"]
-    assert names[2:-1] == [f"stage{i}_{w}" for i in range(1, NUM_STAGES + 1) for w in per_stage]
+    assert names[:3] == ["stem_width", "stem_pool", "activation"]
+    assert names[-2:] == ["head_width", "head_fc"]
+    per_stage = ["kind", "depth", "width", "stride", "kernel", "expand", "expand_first", "se",
+                 "act"]
+    assert names[3:-2] == [f"stage{i}_{w}" for i in range(1, NUM_STAGES + 1) for w in per_stage]
     assert SPACE.decision("stage4_kernel").options == (3, 5, 7)
     assert SPACE.decision("stage1_kind").options == BLOCKS == tuple(BLOCK_BUILDERS)
 
 
 @pytest.mark.parametrize("stage", range(NUM_STAGES))
 def test_stage_widths_are_v2_width_multipliers_plus_v1(stage: int) -> None:
-    """Each stage offers MobileNetV2's width at multipliers 0.35-1, and v1's where it has one."""
+    """Each stage offers MobileNetV2's width at multipliers 0.35-1, v1's where it has one, and
+    MobileNetV3-Large's, EfficientNet-B0's and ShuffleNetV2's."""
     v2 = (16, 24, 32, 64, 96, 160, 320)[stage]
     v1 = (64, 128, 256, None, 512, 512, 1024)[stage]
-    expected = {_make_divisible(v2 * a, 8) for a in (0.35, 0.5, 0.75, 1.0)}
+    v3 = (16, 24, 40, 80, 80, 112, 160)[stage]
+    b0 = (16, 24, 40, 80, 112, 192, 320)[stage]
+    shuffle = (None, None, None, 116, 232, 232, 464)[stage]
+    expected = {_make_divisible(v2 * a, 8) for a in (0.35, 0.5, 0.75, 1.0)} | {v3, b0}
+    if shuffle is not None:
+        expected.add(shuffle)
     if v1 is not None:
         expected.add(v1)
     assert STAGE_WIDTHS[stage] == tuple(sorted(expected))
@@ -63,7 +73,8 @@ def test_genome_from_stages_round_trips_and_fills_left_out_stages() -> None:
     stage = Stage("inverted_residual", 2, 24, 2, 5, 3)
     genome = one_stage(stage)
     stages = MobileNetSpace.stages(genome)
-    assert stages[2] == stage
+    # the defaults are filled in: the first block expands as the others, the network's act
+    assert stages[2] == dataclasses.replace(stage, expand_first=3, act="relu6")
     assert [s.depth for s in stages] == [0, 0, 2, 0, 0, 0, 0]
     with pytest.raises(GenomeError, match="at most 7 stages"):
         SPACE.genome_from_stages(32, [stage] * 8, head_width=0, activation="relu")
@@ -199,3 +210,37 @@ def test_activation_decision_sets_every_nonlinearity() -> None:
         kinds = {type(m) for m in SPACE.build(genome).modules()
                  if isinstance(m, nn.ReLU | nn.ReLU6)}
         assert kinds == {cls}
+
+
+def test_shuffle_unit_splits_shuffles_and_keeps_the_width() -> None:
+    """ShuffleNetV2's unit: stride 1 splits the channels in halves, one half untouched; a
+    stride (or a new width) runs both branches on all of the input; a 2-group shuffle ends it."""
+    genome = one_stage(Stage("shuffle", 2, 32, 2, 3), act="relu")
+    net = SPACE.graph(genome)
+    g = net.graph
+    assert attrs(net, "features.1.branch1.0")["groups"] == 32  # depthwise on the whole input
+    assert attrs(net, "features.1.branch2.0")["in_channels"] == 32
+    assert attrs(net, "features.2.split0")["out_shape"] == (16, 8, 8)
+    assert attrs(net, "features.2.branch2.0")["inputs"] == ["features.2.split1"]
+    assert attrs(net, "features.2.concat")["inputs"] == ["features.2.split0",
+                                                       "features.2.branch2.7"]
+    assert attrs(net, "features.2.shuffle")["groups"] == 2
+    assert "features.2.branch1.0" not in g
+    model = SPACE.build(genome)
+    x = torch.randn(2, 3, 32, 32)
+    assert model(x).shape == (2, 10)
+
+
+def test_channel_shuffle_interleaves_the_two_halves() -> None:
+    nb = NetBuilder((4, 1, 1))
+    out = nb.shuffle(nb.input(), 2, name="shuffle")
+    model = nb.build(out).to_module()
+    x = torch.arange(4.0).view(1, 4, 1, 1)
+    assert model(x).flatten().tolist() == [0.0, 2.0, 1.0, 3.0]
+
+
+def test_stem_pool_and_the_shufflenet_layout() -> None:
+    genome = get_space("mobilenet").sample(random.Random(0)).replace(stem_pool=True)
+    names = set(create_space("mobilenet", layout="shufflenet_v2").graph(genome).graph)
+    assert {"conv1.0", "maxpool", "fc"} <= names
+    assert "features.pool" in SPACE.graph(genome).graph

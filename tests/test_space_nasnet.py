@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable
 
@@ -18,22 +19,15 @@ from search_spaces.nasnet import (
     PRIMITIVES,
     NasNetSpace,
     cell_blocks,
+    concatenated,
     factorized_reduce,
     genome_from_pairs,
     unused_blocks,
 )
 
-NASNET_A_PARAMS = 3_061_738  # N=6, F=32, 10 classes; see search_spaces/classics/nasnets.py
+NASNET_A_PARAMS = 3_328_234  # N=6, F=32, 10 classes, TF's concat; see classics/nasnets.py
+DARTS_CONCAT_PARAMS = 3_061_738  # the same cells with the space's default concatenation
 PAPER_PARAMS = 3_300_000  # Zoph et al. 2018, Table 1: NASNet-A (6 @ 768)
-
-
-def cell_channels(space: NasNetSpace) -> list[int]:
-    """C of every cell in the stack: width, doubled at each reduction cell."""
-    channels, out = space.options["width"], []
-    for reduction in space.plan():
-        channels *= 2 if reduction else 1
-        out.append(channels)
-    return out
 
 
 # --- NASNet-A --------------------------------------------------------------------------------
@@ -49,12 +43,15 @@ def test_nasnet_a_is_a_genome_that_builds_and_runs_at_cifar_size() -> None:
     baseline = get_baseline("nasnet_a")
     assert nasnet_a_space().plan() == [False] * 6 + [True] + [False] * 6 + [True] + [False] * 6
     graph = baseline.graph((3, 32, 32), 10)
-    # The paper's 3.3M counts TF's wider concat (6C / 4C cells); ours concatenates exactly the
-    # unused blocks (5C / 3C). Exact count, and within 10% of the paper.
+    # The paper's 3.3M counts TF's wider concat (6C / 4C cells); the space's default
+    # concatenates exactly the unused blocks (5C / 3C).
     assert totals(graph).params == NASNET_A_PARAMS
-    assert abs(NASNET_A_PARAMS - PAPER_PARAMS) / PAPER_PARAMS < 0.10
-    # 6 @ 768 in the paper's notation; here the last cell is 5 blocks x 4F = 640 channels.
-    assert graph.graph.nodes["classifier"]["in_features"] == 5 * 4 * 32
+    assert abs(NASNET_A_PARAMS - PAPER_PARAMS) / PAPER_PARAMS < 0.01
+    darts = dataclasses.replace(baseline, space_options={
+        **baseline.space_options, "extra_concat": {}})
+    assert totals(darts.graph()).params == DARTS_CONCAT_PARAMS
+    # 6 @ 768 in the paper's notation: the last cell is 6 states x 4F = 768 channels.
+    assert graph.graph.nodes["classifier"]["in_features"] == 6 * 4 * 32 == 768
 
     torch.manual_seed(0)
     model = graph.to_module()
@@ -83,27 +80,32 @@ def test_nasnet_a_cells_read_as_published() -> None:
 
 
 def check_cells_concat_unused_blocks(space: NasNetSpace, graph: NetGraph) -> int:
-    """Every built cell's output is its unused blocks, concatenated; returns cells checked."""
+    """Every built cell's output is its unused blocks (and the space's ``extra_concat``
+    states), concatenated in state order; returns the number of cells checked."""
     genome = space.genome(graph.meta["genome"]["values"])
     g, checked = graph.graph, 0
-    for i, (reduction, channels) in enumerate(zip(space.plan(), cell_channels(space))):
+    for i, (reduction, channels) in enumerate(zip(space.plan(), space.cell_channels())):
         if f"cells.{i}.b0.add" not in g:
             continue  # a cell the logits do not depend on
-        unused = unused_blocks(cell_blocks(genome, "reduce" if reduction else "normal"))
-        adds = [f"cells.{i}.b{j}.add" for j in unused]
-        if len(unused) == 1:  # nothing to concatenate: the block's sum is the output
+        cell = "reduce" if reduction else "normal"
+        states = concatenated(cell_blocks(genome, cell),
+                              space.options["extra_concat"].get(cell, ()))
+        assert set(states) >= {2 + j for j in unused_blocks(cell_blocks(genome, cell))}
+        names = [f"cells.{i}.b{s - 2}.add" if s >= 2 else
+                 f"cells.{i}.{'concat_in' if reduction else 'pre'}{s}.bn" for s in states]
+        if len(states) == 1:  # nothing to concatenate: the block's sum is the output
             assert f"cells.{i}.concat" not in g
-            out = g.nodes[adds[0]]
+            out = g.nodes[names[0]]
         else:
             out = g.nodes[f"cells.{i}.concat"]
-            assert out["inputs"] == adds
-            assert [g.nodes[a]["out_shape"][0] for a in adds] == [channels] * len(unused)
-        assert out["out_shape"][0] == len(unused) * channels
+            assert out["inputs"] == names
+            assert [g.nodes[a]["out_shape"][0] for a in names] == [channels] * len(states)
+        assert out["out_shape"][0] == len(states) * channels
         checked += 1
     return checked
 
 
-def test_cell_output_concatenates_exactly_the_unused_blocks() -> None:
+def test_cell_output_concatenates_the_unused_blocks_and_the_extra_states() -> None:
     nasnet_a = get_baseline("nasnet_a")
     checked = check_cells_concat_unused_blocks(nasnet_a_space(), nasnet_a.graph((3, 32, 32)))
     assert checked == 20
@@ -231,7 +233,9 @@ def test_options_do_not_change_decisions() -> None:
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    ({"width": 15}, "width must be even"),
+    ({"width": 2}, "width must be an integer >= 4"),
+    ({"skeleton": "svhn"}, "skeleton cannot be 'svhn'"),
+    ({"extra_concat": {"normal": [9]}}, "extra_concat must map"),
     ({"cells": 0}, "cells must be an integer >= 1"),
     ({"reductions": -1}, "reductions must be an integer >= 0"),
     ({"width": 16.0}, "width must be an integer"),
@@ -274,3 +278,43 @@ def test_cells_the_logits_do_not_read_are_not_built() -> None:
     assert sum(p.numel() for p in model.parameters()) == totals(graph).params
     model(torch.randn(2, 3, 8, 8)).sum().backward()
     assert all(p.grad is not None for p in model.parameters())  # nothing dead remains
+
+
+# --- the ImageNet skeleton: NASNet-A Mobile --------------------------------------------------
+
+
+def test_nasnet_a_mobile_is_the_papers_imagenet_network() -> None:
+    """Zoph et al. 2018, Table 2: NASNet-A (4 @ 1056), 5.3M parameters, 564M multiply-adds."""
+    baseline = get_baseline("nasnet_a_mobile")
+    space = baseline.space()
+    assert isinstance(space, NasNetSpace)
+    assert space.plan() == [True, True] + [False] * 4 + [True] + [False] * 4 + [True] + [
+        False] * 4
+    assert space.cell_channels() == [11, 22] + [44] * 4 + [88] * 5 + [176] * 5
+    graph = baseline.graph()
+    t = totals(graph)
+    assert (t.params, t.flops) == (5_287_076, 567_067_936)
+    assert abs(t.params / 5.3e6 - 1) < 0.01 and abs(t.flops / 564e6 - 1) < 0.01
+    g = graph.graph
+    # 224 -> crop 223 -> 3x3/2 VALID 111 -> stem cells 56, 28 -> 28, 14, 7
+    assert g.nodes["stem.conv"]["out_shape"] == (32, 111, 111)
+    assert g.nodes["cells.0.concat"]["out_shape"] == (4 * 11, 56, 56)
+    assert g.nodes["cells.1.concat"]["out_shape"] == (4 * 22, 28, 28)
+    assert g.nodes["cells.2.pre0.bn"]["inputs"] == ["cells.2.pre0.cat"]  # factorized: 56 -> 28
+    assert g.nodes["classifier"]["in_features"] == 1056  # 6 states x 4F
+    assert g.nodes["global_pool"]["inputs"] == ["relu"]
+    # the CIFAR baseline stays the CIFAR skeleton; NASNet-A Mobile shares its cells
+    assert baseline.genome == get_baseline("nasnet_a").genome
+    assert get_baseline("nasnet_a").space().plan()[:2] == [False, False]
+
+
+def test_imagenet_skeleton_builds_sampled_genomes_with_odd_stem_cells() -> None:
+    """F/4 = 11 channels: a factorized reduction splits them 5 + 6."""
+    space = NasNetSpace(cells=1, width=44, stem_multiplier=1, skeleton="imagenet")
+    rng = random.Random(3)
+    for _ in range(10):
+        space.graph(space.sample(rng), (3, 64, 64), 10)
+    nb = NetBuilder((8, 6, 6))
+    out = factorized_reduce(nb, nb.input(), 11)
+    assert out.shape == (11, 3, 3)
+    assert [nb.graph.nodes[n]["out_channels"] for n in ("conv_1", "conv_2")] == [5, 6]

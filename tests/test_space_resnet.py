@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 from torchvision.ops import SqueezeExcitation
 
-from nas import GenomeError, NasError, NetBuilder, create_space, get_baseline, get_space, totals
+from nas import NasError, NetBuilder, create_space, get_baseline, get_space, totals
 from nas.core.cost import layer_table
 from nas.core.netgraph import T
 from search_spaces.resnet import basic_block, bottleneck
@@ -57,10 +57,10 @@ def test_bottleneck_block_costs_17_hwc2() -> None:
 
 @pytest.mark.parametrize(("groups", "c"), [(32, 4), (4, 24)])  # the lecture's two examples
 def test_resnext_block_costs_hwg_8cc_9c2(groups: int, c: int) -> None:
-    # group_width is torchvision's width_per_group: at planes 64 the inner width is G * c.
-    convs, total = _block_costs(bottleneck, (4 * C, H, W), planes=C, stride=1, groups=groups,
-                                group_width=c)
+    # At planes 64 (output 256) an inner width of G * c is the fraction G * c / 256.
     inner = groups * c
+    convs, total = _block_costs(bottleneck, (4 * C, H, W), planes=C, stride=1, groups=groups,
+                                inner=inner / (4 * C))
     assert convs["conv2"] == 9 * H * W * inner**2 // groups  # a grouped conv costs 1/G
     assert total == H * W * groups * (8 * C * c + 9 * c**2)
     # ... which is the plain bottleneck's 17 HWC^2 when 9Gc^2 + 8GCc - 17C^2 = 0 (about).
@@ -121,7 +121,7 @@ def _assert_same_network(reference: nn.Module, model: nn.Module, size: int) -> N
 
 @pytest.mark.parametrize(("block", "layers", "groups", "group_width"), [
     ("basic", [1, 1, 1, 1], 1, 64),
-    ("bottleneck", [1, 2, 1, 1], 4, 16),
+    ("bottleneck", [1, 2, 1, 1], 4, 32),  # inner 4 x 32 = 128 of 256: 0.5
 ])
 def test_squeeze_excitation_is_torchvisions(block: str, layers: list[int], groups: int,
                                             group_width: int) -> None:
@@ -130,8 +130,8 @@ def test_squeeze_excitation_is_torchvisions(block: str, layers: list[int], group
                        layers, num_classes=10, groups=groups, width_per_group=group_width)
     genome = get_space("resnet").genome(
         stem="imagenet", block=block, blocks1=layers[0], blocks2=layers[1],
-        blocks3=layers[2], blocks4=layers[3], width=64, groups=groups,
-        group_width=group_width, se=True)
+        blocks3=layers[2], blocks4=layers[3], width=64, shortcut="projection", groups=groups,
+        inner=groups * group_width / 256, se=True)
     model = get_space("resnet").build(genome, (3, 64, 64), num_classes=10)
     assert "layer1.0.se.fc1.weight" in model.state_dict()
     _assert_same_network(reference, model, size=64)
@@ -161,23 +161,64 @@ def test_stride_placement_option() -> None:
         create_space("resnet", stride_in="5x5")
 
 
-def test_bottleneck_wider_inside_than_out_is_rejected_up_front() -> None:
+def test_groups_never_exceed_the_channels_and_basic_blocks_ignore_them() -> None:
     space = get_space("resnet")
-    genome = get_baseline("resnext50_32x4d").genome.replace(group_width=16)  # 32 x 16 = 512
-    with pytest.raises(GenomeError, match=r"groups x group_width = 32 x 16"):
-        space.graph(genome)
-    # Basic blocks have no grouped conv: they ignore groups and group width entirely.
+    genome = get_baseline("resnext50_32x4d").genome.replace(width=8, inner=0.25)
+    nodes = space.graph(genome, (3, 32, 32), 10).graph.nodes
+    # layer1's 3x3 conv has 8 channels: 32 groups asked, gcd(32, 8) = 8 used (depthwise)
+    assert (nodes["layer1.0.conv2"]["out_channels"], nodes["layer1.0.conv2"]["groups"]) == (8, 8)
+    assert nodes["layer4.0.conv2"]["groups"] == 32  # 64 channels there: all 32 groups
     basic = genome.replace(block="basic")
-    assert space.graph(basic).nodes == space.graph(basic.replace(groups=1)).nodes
+    assert space.graph(basic).nodes == space.graph(basic.replace(groups=1, inner=1.0)).nodes
 
 
-def test_bottleneck_with_empty_groups_is_rejected_up_front() -> None:
+def test_every_sampled_genome_builds_at_cifar_and_imagenet_sizes() -> None:
+    """No decision combination is rejected (the old groups x group_width had 8% invalid)."""
     space = get_space("resnet")
-    genome = get_baseline("resnext50_32x4d").genome.replace(width=8)  # 8 * 4 // 64 = 0
-    with pytest.raises(GenomeError, match=r"width 8 with group_width 4 leaves"):
+    rng = random.Random(0)
+    for _ in range(300):
+        genome = space.sample(rng)
         space.graph(genome, (3, 32, 32), 10)
-    nodes = space.graph(genome.replace(group_width=8), (3, 32, 32), 10).graph.nodes
-    assert nodes["layer1.0.conv2"]["out_channels"] == 32  # one channel in each of 32 groups
+    for _ in range(30):
+        space.graph(space.sample(rng), (3, 224, 224), 1000)
+
+
+def test_zero_pad_shortcut_is_parameter_free_subsampling() -> None:
+    """Option A (He et al. 2016): x[:, :, ::2, ::2] with zero channels appended."""
+    torch.manual_seed(0)
+    model = get_baseline("resnet20").build().eval()
+    assert not [k for k in model.state_dict() if "downsample" in k]
+    seen: dict[str, Tensor] = {}
+    model.get_submodule("layer2.0.downsample.subsample").register_forward_hook(
+        lambda m, i, o: seen.update(x=i[0], y=o))
+    with torch.no_grad():
+        model(torch.randn(2, 3, 32, 32))
+    torch.testing.assert_close(seen["y"], seen["x"][:, :, ::2, ::2])
+    nodes = get_baseline("resnet20").graph().graph.nodes
+    assert nodes["layer2.0.downsample.pad"]["out_shape"] == (32, 16, 16)
+    assert nodes["layer3.0.downsample.pad"]["out_shape"] == (64, 8, 8)
+
+
+def test_preact_block_is_the_wide_resnet_block() -> None:
+    """BN-ReLU-conv twice; a shape-changing shortcut is a bare 1x1 conv on the pre-activated
+    input; the network ends in BN-ReLU; the CIFAR stem is the bare conv."""
+    graph = get_baseline("wrn28_10").graph()
+    g = graph.graph
+    assert g.nodes["layer1.0.bn1"]["inputs"] == ["conv1"]  # no BN-ReLU in the stem
+    assert g.nodes["layer1.0.downsample.0"]["inputs"] == ["layer1.0.relu1"]
+    assert "layer1.0.downsample.1" not in g  # no BN on the projection
+    assert g.nodes["layer1.1.add"]["inputs"] == ["layer1.1.conv2", "layer1.0.add"]
+    assert g.nodes["avgpool"]["inputs"] == ["relu_final"]
+    assert g.nodes["layer3.3.conv2"]["out_channels"] == 640
+
+
+def test_widen_option_widens_stages_not_the_stem() -> None:
+    genome = get_baseline("resnet20").genome
+    nodes = create_space("resnet", widen=2).graph(genome, (3, 32, 32), 10).graph.nodes
+    assert nodes["conv1"]["out_channels"] == 16
+    assert [nodes[f"layer{i}.0.conv1"]["out_channels"] for i in (1, 2, 3)] == [32, 64, 128]
+    with pytest.raises(NasError, match="widen must be an integer"):
+        create_space("resnet", widen=0)
 
 
 def test_sampled_children_stay_small_at_cifar_scale() -> None:
@@ -186,10 +227,7 @@ def test_sampled_children_stay_small_at_cifar_scale() -> None:
     rng = random.Random(0)
     params, flops = [], []
     for _ in range(200):
-        try:
-            t = totals(space.graph(space.sample(rng), (3, 32, 32), 10))
-        except GenomeError:
-            continue
+        t = totals(space.graph(space.sample(rng), (3, 32, 32), 10))
         params.append(t.params)
         flops.append(t.flops)
     params.sort()

@@ -27,7 +27,7 @@ CIFAR_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10"
 # A small CIFAR-style ResNet of the resnet space: cifar stem, one basic block per stage.
 TINY_RESNET: dict[str, Value] = {
     "stem": "cifar", "block": "basic", "blocks1": 1, "blocks2": 1, "blocks3": 1, "blocks4": 1,
-    "width": 16, "groups": 1, "group_width": 64, "se": False}
+    "width": 16, "shortcut": "projection", "groups": 1, "inner": 0.25, "se": False}
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -58,9 +59,8 @@ def load_genome_or_baseline(ref: str, options: dict[str, Any] | None = None) -> 
     if ref in BASELINES:
         baseline = BASELINES.get(ref)
         if options:
-            baseline = Baseline(baseline.name, baseline.genome,
-                                {**baseline.space_options, **options}, baseline.torchvision,
-                                baseline.doc)
+            baseline = dataclasses.replace(
+                baseline, space_options={**baseline.space_options, **options})
         return ref, baseline
     path = Path(ref)
     if path.suffix == ".json" or path.exists():

@@ -1,6 +1,6 @@
 """``nas compare``: retrain a run's best architectures and baselines alike; see :mod:`nas.compare`.
 
-    nas compare nasnet-rl-20250101-120000 --baselines resnet18,resnet34 --epochs 30 --seeds 3
+    nas compare nasnet-rl-20250101-120000 --baselines resnet20,resnet56 --epochs 30 --seeds 3
     nas compare runs/my-run --top 5 --space-option cells=6 --space-option width=32 --gpus 8
 
 Writes ``<run>/compare/`` (the table as Markdown and JSON, the plots, one JSON file and one
@@ -36,8 +36,9 @@ def add_parser(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", help="the run (name or directory)")
     p.add_argument("--baselines",
-                   help="comma-separated baseline names or genome .json files "
-                        "(default: the classic ResNets for the run's input; '' for none)")
+                   help="comma-separated baseline names or genome .json files (default: "
+                        "CIFAR ResNet-20 and -56 on images up to 64x64, ResNet-18 and -34 on "
+                        "larger ones; '' for none)")
     p.add_argument("--top", type=int, default=3, help="found architectures to retrain (3)")
     p.add_argument("--epochs", type=float,
                    help="training epochs for every network (default: the search's per child)")
@@ -53,21 +54,21 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nas.results.compare import DEFAULT_BASELINES, CompareConfig, run_compare
+    from nas.results.compare import CompareConfig, run_compare
     from nas.results.runs import open_run
 
     config = CompareConfig(top=args.top, seeds=args.seeds, epochs=args.epochs,
                            space_options=parse_options(args.space_option), gpus=args.gpus,
                            address=args.address)
     config.check()
-    given = ",".join(DEFAULT_BASELINES) if args.baselines is None else args.baselines
-    names = [n.strip() for n in given.split(",") if n.strip()]
-    # a registered name or a genome file (labelled by its file name); unknown: one-line error
-    baselines = [load_genome_or_baseline(name)[1] for name in names]
+    baselines = None  # the run's input decides (nas.results.compare.default_baselines)
+    if args.baselines is not None:
+        names = [n.strip() for n in args.baselines.split(",") if n.strip()]
+        # a registered name or a genome file (labelled by its file name); unknown: one line
+        baselines = [(b.name, b) for b in (load_genome_or_baseline(n)[1] for n in names)]
     run_dir = open_run(args.run, args.runs_dir)
     with _Bar(enabled=not args.json) as bar:
-        result = run_compare(run_dir, [(b.name, b) for b in baselines], config,
-                             on_plan=bar.plan, on_done=bar.done)
+        result = run_compare(run_dir, baselines, config, on_plan=bar.plan, on_done=bar.done)
     if args.json:
         print_json({"directory": str(result.directory), "settings": result.settings,
                     "trained": result.trained, "reused": result.reused, "lost": result.lost,

@@ -17,8 +17,10 @@ from nas.commands._common import (
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("show", help="per-layer shapes, memory, params and FLOPs of a network")
     p.add_argument("network", help="a baseline name (see `nas baselines`) or a genome .json")
-    p.add_argument("--input", default="224", help="input size: 224 or CxHxW (default 224)")
-    p.add_argument("--classes", type=int, default=1000, help="number of classes (1000)")
+    p.add_argument("--input", help="input size: 224 or CxHxW (default: a baseline's design "
+                                   "input, 3x224x224 for a genome file)")
+    p.add_argument("--classes", type=int,
+                   help="number of classes (default: a baseline's design, else 1000)")
     p.add_argument("--space-option", action="append", metavar="KEY=VALUE",
                    help="a network-level space option, e.g. cells=2 (repeatable)")
     p.add_argument("--json", action="store_true", help="print JSON (exact integers)")
@@ -29,14 +31,22 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from nas.core.cost import layer_table, table_dict, totals
+    from nas.core.space import BASELINES
 
     label, net = load_genome_or_baseline(args.network, parse_options(args.space_option))
-    graph = net.graph(parse_input_shape(args.input), args.classes)
+    # a genome file is a Baseline without a design: ImageNet's 224x224 and 1000 classes
+    shape = parse_input_shape(args.input) if args.input else net.input_shape
+    classes = args.classes or net.num_classes
+    graph = net.graph(shape, classes)
+    designed = tuple(shape) == tuple(net.input_shape) and classes == net.num_classes
     if args.json:
         print_json({"network": label, "genome": net.genome.to_dict(), **table_dict(graph)})
         return 0
+    design = "x".join(map(str, net.input_shape))
     table = Table(title=f"{label} ({net.genome.space}) at "
-                        f"{'x'.join(map(str, graph.input_shape))}, {args.classes} classes")
+                        f"{'x'.join(map(str, graph.input_shape))}, {classes} classes"
+                        + ("" if designed or args.network not in BASELINES else
+                           f" [yellow](designed for {design}, {net.num_classes})[/yellow]"))
     cols = ("layer", "C", "H/W", "filters", "kernel", "stride", "pad", "C out", "H/W out",
             "memory (KB)", "params (k)", "flop (M)")
     for col in cols:
@@ -45,14 +55,18 @@ def run(args: argparse.Namespace) -> int:
     def opt(v: object) -> str:
         return "" if v is None else str(v)
 
+    t = totals(graph)
+    # the lectures' units (KB, k, M) with integers, and decimals for a network as small as
+    # LeNet-5, whose every layer would otherwise read 0
+    kb, k, m = (1 if total < 1000 else 0 for total in (t.memory / 1024, t.params / 1e3,
+                                                        t.flops / 1e6))
     for r in layer_table(graph):
         table.add_row(r.layer, str(r.in_c), r.in_hw, opt(r.filters), r.kernel, opt(r.stride),
-                      r.pad, str(r.out_c), r.out_hw, f"{r.memory_kb:,.0f}",
-                      f"{r.params / 1e3:,.0f}", f"{r.flops / 1e6:,.0f}")
-    t = totals(graph)
+                      r.pad, str(r.out_c), r.out_hw, f"{r.memory_kb:,.{kb}f}",
+                      f"{r.params / 1e3:,.{k}f}", f"{r.flops / 1e6:,.{m}f}")
     table.add_section()
-    table.add_row("total", "", "", "", "", "", "", "", "", f"{t.memory / 1024:,.0f}",
-                  f"{t.params / 1e3:,.0f}", f"{t.flops / 1e6:,.0f}")
+    table.add_row("total", "", "", "", "", "", "", "", "", f"{t.memory / 1024:,.{kb}f}",
+                  f"{t.params / 1e3:,.{k}f}", f"{t.flops / 1e6:,.{m}f}")
     out = console()
     out.print(table)
     out.print(f"parameters: {t.params:,} ({t.params}); multiply-adds: {t.flops:,}; "

@@ -69,17 +69,32 @@ class Baseline:
     space_options: Mapping[str, Any] = field(default_factory=dict)  # network-level options
     torchvision: str | None = None  # torchvision builder with the same architecture, if any
     doc: str = ""  # one line: paper and what this genome reproduces
+    input_shape: tuple[int, int, int] = (3, 224, 224)  # the input it was designed for
+    num_classes: int = 1000  # the class count it was designed for (ImageNet: 1000)
+    family: str = ""  # a group for listings, e.g. "resnet" or "densenet" ("": the space)
+    paper_params: int | None = None  # published parameter count (at its design input)
+    paper_flops: int | None = None  # published multiply-adds (at its design input)
+    torchvision_kwargs: Mapping[str, Any] = field(default_factory=dict)  # e.g. aux_logits
+
+    @property
+    def group(self) -> str:
+        """The family shown by ``nas baselines`` (the space's name unless one is given)."""
+        return self.family or self.genome.space
 
     def space(self) -> Space:
         return create_space(self.genome.space, **self.space_options)
 
-    def graph(self, input_shape: Sequence[int] = (3, 224, 224),
-              num_classes: int = 1000) -> NetGraph:
-        return self.space().graph(self.genome, input_shape, num_classes)
+    def graph(self, input_shape: Sequence[int] | None = None,
+              num_classes: int | None = None) -> NetGraph:
+        """The layer graph, by default at the design input and class count."""
+        return self.space().graph(self.genome, input_shape or self.input_shape,
+                                  num_classes or self.num_classes)
 
-    def build(self, input_shape: Sequence[int] = (3, 224, 224),
-              num_classes: int = 1000) -> nn.Module:
-        return self.space().build(self.genome, input_shape, num_classes)
+    def build(self, input_shape: Sequence[int] | None = None,
+              num_classes: int | None = None) -> nn.Module:
+        """A fresh module, by default at the design input and class count."""
+        return self.space().build(self.genome, input_shape or self.input_shape,
+                                  num_classes or self.num_classes)
 
 
 class Space(ABC):

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 from nas.core.errors import NasError, ShapeError
 from nas.core.fmt import human, percent
 from nas.core.genome import Genome
-from nas.core.space import Baseline, create_space
+from nas.core.space import Baseline, create_space, get_baseline
 from nas.core.statefile import read_json, write_json
 from nas.results.runs import COMPARE_DIR, ranked_trials, run_records
 
@@ -62,7 +62,16 @@ if TYPE_CHECKING:
     from nas.training.result import Result
 
 RESULT_FORMAT = "nas.compare/1"
-DEFAULT_BASELINES = ("resnet18", "resnet34")
+DEFAULT_BASELINES = ("resnet18", "resnet34")  # on ImageNet-sized images
+SMALL_IMAGE_BASELINES = ("resnet20", "resnet56")  # He et al.'s CIFAR ResNets, on <= 64x64
+SMALL_IMAGE = 64  # the largest side for which the CIFAR ResNets are the default
+
+
+def default_baselines(input_shape: Sequence[int]) -> tuple[str, ...]:
+    """The ResNets a run is compared with unless told otherwise: He et al.'s CIFAR ResNet-20
+    and -56 on small images (CIFAR's 32x32, digits' 8x8), torchvision's ResNet-18 and -34
+    (ImageNet stems) on larger ones."""
+    return SMALL_IMAGE_BASELINES if max(input_shape[1:]) <= SMALL_IMAGE else DEFAULT_BASELINES
 PLOTS = {"params": "accuracy_vs_params.png", "flops": "accuracy_vs_flops.png",
          "curves": "learning_curves.png"}
 
@@ -404,13 +413,14 @@ def check_fits(contenders: Sequence[Contender], input_shape: Shape, num_classes:
             raise NasError(f"{c.label} does not fit {what} images ({shape}): {e}") from None
 
 
-def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]],
+def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]] | None = None,
                 config: CompareConfig | None = None, *,
                 on_plan: Callable[[int, int], None] | None = None,
                 on_done: Callable[[Retraining, dict[str, Any]], None] | None = None
                 ) -> CompareResult:
     """Compare the run's top architectures with ``baselines`` (label, baseline); see the
-    module docstring. ``on_plan(to_train, reused)`` is called once the work is known and
+    module docstring. ``baselines=None`` compares with :func:`default_baselines` for the run's
+    data. ``on_plan(to_train, reused)`` is called once the work is known and
     ``on_done(job, record)`` after each retraining (progress bars)."""
     from nas.search.config import SearchConfig, load_data, resolve_recipe
 
@@ -422,6 +432,18 @@ def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]],
     if not found:
         raise NasError(f"run {run.name!r} has no completed child yet; wait for the search "
                        f"or resume it (nas search --resume {run.name})")
+    recorded: tuple[Shape, int] | None = None  # what the search saw (older runs: unknown)
+    if search.input_shape is not None and search.num_classes is not None:
+        c, h, w = search.input_shape
+        recorded = (c, h, w), search.num_classes
+    data: DataSplits | None = None
+    if baselines is None:  # the defaults depend on the images (older runs: read the data)
+        if recorded is not None:
+            shape: Sequence[int] = recorded[0]
+        else:
+            data = load_data(search)
+            shape = data.input_shape
+        baselines = [(n, get_baseline(n)) for n in default_baselines(shape)]
     contenders = found + [baseline_contender(label, b) for label, b in baselines]
     labels = [c.label for c in contenders]
     duplicate = next((x for x in labels if labels.count(x) > 1), None)
@@ -433,12 +455,9 @@ def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]],
     seeds = [int(recipe["seed"]) + i for i in range(config.seeds)]
     data_spec = {"dataset": search.dataset, "data_dir": search.data_dir, "limit": search.limit}
     budget = {"epochs": epochs}
-    recorded: tuple[Shape, int] | None = None  # what the search saw (older runs: unknown)
-    if search.input_shape is not None and search.num_classes is not None:
-        c, h, w = search.input_shape
-        recorded = (c, h, w), search.num_classes
+    if recorded is not None:
         check_fits(contenders, *recorded)  # a misfit fails before the data are loaded
-    data = load_data(search)
+    data = data or load_data(search)
     if recorded is not None and recorded != (data.input_shape, data.num_classes):
         raise NasError(f"the data of run {run.name!r} changed: the search had "
                        f"{'x'.join(map(str, recorded[0]))} images in {recorded[1]} classes, "

@@ -6,10 +6,14 @@ Importing this package registers every baseline (``nas baselines`` lists them).
 from search_spaces.classics import (
     alexnet_vgg,
     darts_cells,
+    densenets,
     googlenet,
+    inceptions,
+    lenet_zfnet,
     mobilenets,
     nasnets,
     resnets,
 )
 
-__all__ = ["alexnet_vgg", "darts_cells", "googlenet", "mobilenets", "nasnets", "resnets"]
+__all__ = ["alexnet_vgg", "darts_cells", "densenets", "googlenet", "inceptions", "lenet_zfnet",
+           "mobilenets", "nasnets", "resnets"]

@@ -65,7 +65,7 @@ def vgg_genome(convs: tuple[int, ...], bn: bool) -> Genome:
 
 
 register_baseline(Baseline(
-    name="alexnet", genome=alexnet_genome(), torchvision="alexnet",
+    name="alexnet", genome=alexnet_genome(), torchvision="alexnet", family="alexnet",
     doc="Krizhevsky et al. 2012, ImageNet classification with deep CNNs (torchvision's "
         "single-tower variant: 64-192-384-256-256 convs, 61.1M parameters)",
 ))

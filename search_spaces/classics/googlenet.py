@@ -11,7 +11,10 @@ batch norm made unnecessary; they are not part of the network at inference) and 
 two local response normalisations (after the first max pool and after the 3x3 conv; they have
 no parameters, the lectures' tables leave them out, and later work dropped them).
 torchvision's ``googlenet`` is not this network (it adds batch norm, and its "5x5" branch
-uses a 3x3 conv), so there is no torchvision counterpart to compare weights with.
+uses a 3x3 conv), so there is no torchvision counterpart to compare weights with; it is the
+separate baseline ``googlenet_torchvision``: batch norm (eps 0.001, convs without bias), 3x3
+third branches, max pools in ceil mode without padding (and a 2x2 one before group 5), 20%
+dropout, no auxiliary heads: 6,624,904 parameters, torchvision's ``state_dict`` loads by key.
 """
 
 from __future__ import annotations
@@ -40,8 +43,18 @@ GOOGLENET_MODULES: dict[str, list[InceptionWidths]] = {
 
 GOOGLENET = register_baseline(Baseline(
     name="googlenet",
-    genome=inception_genome(GOOGLENET_MODULES, stem="googlenet", stem_channels=192,
-                            batch_norm=False),
-    torchvision=None,
+    genome=inception_genome(GOOGLENET_MODULES, stem_channels=192, batch_norm=False),
+    space_options={"stem": "googlenet"},
+    torchvision=None, family="inception",
     doc="GoogLeNet (Szegedy et al. 2015), the paper's table: no auxiliary classifiers, no LRN",
+))
+
+GOOGLENET_TORCHVISION = register_baseline(Baseline(
+    name="googlenet_torchvision",
+    genome=inception_genome(GOOGLENET_MODULES, stem_channels=192, batch_norm=True,
+                            branch3_kernel=3),
+    space_options={"stem": "googlenet", "pools": "ceil", "dropout": 0.2},
+    torchvision="googlenet", torchvision_kwargs={"aux_logits": False}, family="inception",
+    doc="GoogLeNet as torchvision builds it: batch norm, 3x3 third branches, ceil-mode "
+        "pools, no auxiliary heads",
 ))
