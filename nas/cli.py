@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -38,6 +39,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"nas {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `nas runs --json | head`: the reader has what it wanted
+        _drop_stdout()
+        return 141  # 128 + SIGPIPE, as a command killed by the closed pipe would exit
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's flush at exit does not fail again on the
+    closed pipe (and print a second error)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout already closed or not a real file
+        pass
+    finally:
+        os.close(devnull)
 
 
 if __name__ == "__main__":
