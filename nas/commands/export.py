@@ -38,6 +38,7 @@ from nas.commands._common import (
     print_json,
 )
 from nas.core.errors import NasError, ShapeError
+from nas.core.safe import check_dir
 
 if TYPE_CHECKING:
     from torch import nn
@@ -98,12 +99,23 @@ class Item:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nas.results.export import ARTIFACTS, parse_formats
+    from nas.results.export import ARTIFACTS, missing_extra, parse_formats
 
     formats = parse_formats(args.format, ARTIFACTS)  # before anything is loaded
+    skipped = []
+    for fmt in list(formats):  # a format whose extra is missing: skipped or refused, now
+        hint = missing_extra(fmt)
+        if hint is not None and args.format != DEFAULT_FORMATS:
+            raise NasError(f"--format {fmt}: {hint}")
+        if hint is not None:
+            formats.remove(fmt)
+            skipped.append(f"{hint}; skipped")
     if args.top is not None and args.top < 1:
         raise NasError(f"--top must be at least 1, got {args.top}")
     items, out, notes = resolve(args)
+    notes += skipped
+    if args.out is not None:
+        check_dir(args.out, "--out")
     written = write(items, formats, out, notes, quiet=args.json)
     if args.json:
         print_json([{"name": i.name, "genome_id": i.genome.id, "trained": i.trained,

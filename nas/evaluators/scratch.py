@@ -62,7 +62,7 @@ from nas.evaluators.base import (
     NoOptions,
     register_evaluator,
 )
-from nas.evaluators.cluster import Slots, connect_ray, plan_slots
+from nas.evaluators.cluster import Slots, connect_ray, disconnect_ray, first_line, plan_slots
 from nas.evaluators.early_stop import EarlyStopper
 from nas.training.data import DataSplits, Split
 from nas.training.device import pick_device
@@ -242,11 +242,6 @@ def place(where: Mapping[str, Any]) -> dict[str, Any]:
                                   "cuda_visible_devices") if k in where}
 
 
-def first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
-
-
 def evaluation_of(out: Mapping[str, Any]) -> Evaluation:
     """A worker's answer (:meth:`ChildWorker.run`) as an :class:`Evaluation`: the trainer's
     :class:`~nas.training.result.Result` is kept whole in ``detail``."""
@@ -398,5 +393,5 @@ class TrainEvaluator(Evaluator):
         self.free.clear()
         self.data_ref = None
         if self._started_ray:
-            ray.shutdown()
+            disconnect_ray()
             self._started_ray = False

@@ -193,7 +193,7 @@ def retrain_on_ray(jobs: Sequence[Retraining], data: DataSplits, recipe: Mapping
     import ray
     from ray.util import ActorPool
 
-    from nas.evaluators.cluster import connect_ray, plan_slots
+    from nas.evaluators.cluster import connect_ray, disconnect_ray, plan_slots
     from nas.evaluators.scratch import ChildJob, ChildWorker, SharedData
 
     started = connect_ray(ray_config.resources())
@@ -230,7 +230,7 @@ def retrain_on_ray(jobs: Sequence[Retraining], data: DataSplits, recipe: Mapping
         for actor in actors:
             ray.kill(actor)
         if started:
-            ray.shutdown()
+            disconnect_ray()
 
 
 # --- results ---------------------------------------------------------------------------------

@@ -177,9 +177,9 @@ class Search:
         run is rewritten).
         """
         if state is not None:
-            self.told = set(state["told"])
-            self.pending = [self.space.validate(Genome.from_dict(g)) for g in state["pending"]]
-            self.elapsed_before = float(state["elapsed"])
+            self.told = set(state.told)
+            self.pending = [self.space.validate(Genome.from_dict(g)) for g in state.pending]
+            self.elapsed_before = float(state.elapsed)
         interrupted = self.study.mark_interrupted(
             "the search stopped before this child finished; it was judged again")
         if interrupted:
@@ -479,27 +479,27 @@ def restore(run: RunDir, config: SearchConfig, controller: Controller,
     """
     path = run.path / STATE
     raw = run.load_state()  # readable, or one line naming the file
+    if raw is not None and raw.get("format") != STATE_FORMAT:
+        raise NasError(f"run {run.name!r} was saved by another version of nas (state format "
+                       f"{str(raw.get('format'))[:20]}, not {STATE_FORMAT}); start a new run")
     state = None if raw is None else saved_state(raw, path)
     if state is not None:
-        if state["format"] != STATE_FORMAT:
-            raise NasError(f"run {run.name!r} was saved by another version of nas "
-                           f"(state format {state['format']}); start a new run")
         for part, owner in (("controller", controller), ("evaluator", evaluator)):
             try:
-                owner.load_state_dict(state[part] or {})  # type: ignore[literal-required]
+                owner.load_state_dict(getattr(state, part) or {})
             except NasError as e:
                 raise NasError(f"{path}: {e}") from None
             except (KeyError, TypeError, ValueError, IndexError, AttributeError,
                     RuntimeError) as e:  # a state nas did not write: refused, not trusted
                 raise NasError(f"{path}: the {part}'s state cannot be restored "
                                f"({type(e).__name__}: {str(e)[:120]})") from None
-        for g in state["pending"]:
+        for g in state.pending:
             try:
                 evaluator.context.space.validate(Genome.from_dict(g))
             except NasError as e:
                 raise NasError(f"{path}: a pending genome is not valid: {e}") from None
-    told = set(state["told"]) if state is not None else set()
-    recorded = told | ({-1} if state is not None and state["pending"] else set())
+    told = set(state.told) if state is not None else set()
+    recorded = told | ({-1} if state is not None and state.pending else set())
     file = sqlite_file(run.storage_url)
     if file is not None and not file.is_file():
         if recorded:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 import pydantic
 
@@ -59,27 +59,23 @@ def search_config(data: Any, where: str | Path) -> SearchConfig:
     return config
 
 
-class SavedState(TypedDict):
+class SavedState(pydantic.BaseModel):
     """The driver's fields of state.json (see :meth:`nas.search.loop.Search.save`)."""
 
     format: int
     controller: dict[str, Any]  # the controller's own state_dict (it checks it on load)
-    evaluator: dict[str, Any] | None
+    evaluator: dict[str, Any] | None = None
     told: list[pydantic.NonNegativeInt]  # trial numbers whose result the controller has
     pending: list[dict[str, Any]]  # genomes proposed, result not told
     elapsed: pydantic.NonNegativeFloat
 
 
-_STATE = pydantic.TypeAdapter(SavedState)
-
-
 def saved_state(state: Any, where: str | Path) -> SavedState:
     """``state`` (state.json's content, read from ``where``) checked field by field."""
     try:
-        checked: SavedState = _STATE.validate_python(state, strict=False)
+        return SavedState.model_validate(state)
     except pydantic.ValidationError as e:
         raise _field_error(where, e) from None
-    return checked
 
 
 __all__ = ["SavedState", "saved_state", "search_config"]
