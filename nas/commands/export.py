@@ -346,7 +346,7 @@ def show(items: list[Item], written: list[dict[str, Path]], notes: list[str]) ->
     if any("onnx" in f for f in written):
         out.print(f"ONNX: opset {ONNX_OPSET}, dynamic batch, checked with onnx.checker")
     for note in notes:
-        out.print(f"note: {note}")
+        out.print(f"note: {note}", markup=False)
 
 
 def _stderr() -> Any:
