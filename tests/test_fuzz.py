@@ -26,9 +26,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from runfolder import add_compare_result, cli, folder_hash, make_run, one_clear_line
 
 from nas.search.store import RunDir
-from runfolder import add_compare_result, cli, folder_hash, make_run, one_clear_line
 
 EXAMPLES = int(os.environ.get("NAS_FUZZ_EXAMPLES", "0")) or (
     200 if settings.get_current_profile_name() == "long" else 4)

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from runfolder import add_compare_result, cli, folder_hash, make_run, one_clear_line
 
 from nas.core.errors import NasError
 from nas.search.loop import run_search
 from nas.search.store import CONFIG, STUDY_DB, RunDir
-from runfolder import add_compare_result, cli, folder_hash, make_run, one_clear_line
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -160,6 +160,7 @@ def _from_run(args: argparse.Namespace, options: dict[str, Any]
               ) -> tuple[list[Item], Path, list[str]]:
     from nas.results.compare import trained_checkpoints
     from nas.results.runs import find_trial, open_run, ranked_trials, run_records
+    from nas.search.store import run_config
 
     try:
         run = open_run(args.source, args.runs_dir)
@@ -177,7 +178,7 @@ def _from_run(args: argparse.Namespace, options: dict[str, Any]
             raise NasError(f"run {run.name!r} has no completed child to export yet")
         chosen = ranked[:args.top or 1]
     trained = trained_checkpoints(run)
-    space_options = {**run.config.get("space_options", {}), **options}
+    space_options = {**run_config(run).space_options, **options}
     items, fresh, refit = [], [], []
     spec: tuple[Shape, int] | None = None
     for record in chosen:

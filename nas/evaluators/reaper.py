@@ -71,10 +71,30 @@ def children_of(pid: int) -> list[int]:
     return sorted(_children().get(pid, []))
 
 
+def workers_of(raylets: list[int]) -> list[int]:
+    """Ray's worker processes whose raylet is one of ``raylets``: Ray tells each worker its
+    raylet's pid in the environment (``RAY_RAYLET_PID``), and some workers are not the
+    raylet's descendants (re-parented to init)."""
+    wanted = {f"RAY_RAYLET_PID={p}".encode() for p in raylets}
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if wanted.intersection(environ):
+            found.append(int(entry))
+    return found
+
+
 def reap(targets: dict[int, str]) -> int:
-    """SIGTERM the trees of ``targets`` (pid -> start time), then SIGKILL what is left."""
+    """SIGTERM the trees of ``targets`` (pid -> start time) and their Ray workers, then
+    SIGKILL what is left."""
     alive = [p for p, t in targets.items() if start_time(p) == t]
-    tree = {p: start_time(p) for p in descendants(alive)}
+    # a raylet that died first has left its agents and workers to init: found by its pid
+    tree = {p: start_time(p) for p in descendants([*alive, *workers_of(list(targets))])}
     for pid in tree:
         with contextlib.suppress(OSError):  # gone meanwhile
             os.kill(pid, signal.SIGTERM)

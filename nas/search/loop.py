@@ -41,17 +41,19 @@ next proposal again as a new trial.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
+from sqlalchemy.exc import SQLAlchemyError
 
 from controllers.base import Controller, create_controller
 from nas.core.errors import NasError
@@ -152,8 +154,22 @@ class Search:
             "pending": [g.to_dict() for g in self.pending],
             "elapsed": self.elapsed,
         }
-        self.run.save_state(self._saved)
-        self.write_summary("running")
+        with self._writing("state"):
+            self.run.save_state(self._saved)
+            self.write_summary("running")
+
+    @contextlib.contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        """A write that the disk may refuse (full, read-only): one NasError line; what was
+        written before stays (every write is atomic) and the run resumes from it."""
+        try:
+            yield
+        except (OSError, SQLAlchemyError, optuna.exceptions.StorageInternalError) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            name = self.run.name if self.run is not None else self.study.name
+            raise NasError(f"cannot write the run's {what} ({reason.splitlines()[0][:120]}); "
+                           f"what was saved before is kept: free some space, then nas search "
+                           f"--resume {name}") from None
 
     def write_summary(self, state: str) -> None:
         if self.run is None:
@@ -365,14 +381,16 @@ class Search:
         after the save). See the module docstring.
         """
         for number, state, value, attrs, curve, finished in self.to_finish:
-            self.study.finish(number, state=state, value=value, attrs=attrs, curve=curve)
+            with self._writing("study"):
+                self.study.finish(number, state=state, value=value, attrs=attrs, curve=curve)
             log.info("trial %d: %s %s", number, finished.status,
                      f"reward {value:.2f}" if value is not None else finished.message)
         if self.dirty:
             self.save()
             self.dirty = False
         for number, genome, attrs in self.to_start:
-            written = self.study.start(genome, attrs)
+            with self._writing("study"):
+                written = self.study.start(genome, attrs)
             if written != number:
                 raise RuntimeError(f"study {self.study.name!r} numbered trial {written}, "
                                    f"expected {number}: is another process writing it?")
@@ -387,7 +405,11 @@ class Search:
         self.evaluator.cancel()
         if self.flying:
             self.flying.clear()
-            self.study.mark_interrupted("the search was stopped before this child finished")
+            try:  # the study may be what failed (a full disk): a resume marks them anyway
+                self.study.mark_interrupted("the search was stopped before this child "
+                                            "finished")
+            except (OSError, SQLAlchemyError, optuna.exceptions.StorageInternalError) as e:
+                log.warning("could not mark the children in flight interrupted: %s", e)
 
     def close(self) -> None:
         """Record the time spent and how the session ended.
@@ -395,10 +417,13 @@ class Search:
         The state written is the last one saved plus the elapsed time: an interruption may
         have come in the middle of a step, and the last saved state is the consistent one.
         """
-        if self._saved and self.run is not None:
-            self.run.save_state({**self._saved, "elapsed": self.elapsed})
         ended = self.stop_reason in ("budget", "time", "exhausted")
-        self.write_summary("finished" if ended else "interrupted")
+        try:
+            if self._saved and self.run is not None:
+                self.run.save_state({**self._saved, "elapsed": self.elapsed})
+            self.write_summary("finished" if ended else "interrupted")
+        except OSError as e:  # a full disk: the last saved state stands (atomic writes)
+            log.warning("could not record the end of the session: %s", e.strerror or e)
         name = self.run.name if self.run is not None else self.study.name
         self.progress.note = {
             "budget": "", "time": "time budget spent", "exhausted": self.progress.note,
