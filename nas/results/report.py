@@ -446,6 +446,13 @@ def build_report(run: RunDir, out: str | Path | None = None, *, top: int = 5,
     records = run_records(run)  # before the report folder is made
     best = ranked_trials(records)[:top]
     config = status["config"]
+    if best:  # what drawing the best needs: checked before any file is written
+        from nas.results.runs import run_input
+
+        run_input(run)
+        checked = create_space(config["space"], **dict(config.get("space_options") or {}))
+        for r in best:
+            checked.validate(r.genome)
     directory.mkdir(parents=True, exist_ok=True)
     space = create_space(config["space"], **dict(config.get("space_options") or {}))
 
