@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 from nas.core import statefile
 from nas.core.errors import NasError
 from nas.core.space import create_space
+from nas.core.statefile import write_atomic
 from nas.search.store import (
     INTERRUPTED,
     RunDir,
@@ -25,7 +26,6 @@ from nas.search.store import (
     RunStudy,
     list_runs,
     run_status,
-    write_atomic,
 )
 
 
