@@ -38,6 +38,7 @@ from nas.commands._common import (
     print_json,
 )
 from nas.core.errors import NasError, ShapeError
+from nas.core.safe import check_dir
 
 if TYPE_CHECKING:
     from torch import nn
@@ -98,12 +99,23 @@ class Item:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nas.results.export import ARTIFACTS, parse_formats
+    from nas.results.export import ARTIFACTS, missing_extra, parse_formats
 
     formats = parse_formats(args.format, ARTIFACTS)  # before anything is loaded
+    skipped = []
+    for fmt in list(formats):  # a format whose extra is missing: skipped or refused, now
+        hint = missing_extra(fmt)
+        if hint is not None and args.format != DEFAULT_FORMATS:
+            raise NasError(f"--format {fmt}: {hint}")
+        if hint is not None:
+            formats.remove(fmt)
+            skipped.append(f"{hint}; skipped")
     if args.top is not None and args.top < 1:
         raise NasError(f"--top must be at least 1, got {args.top}")
     items, out, notes = resolve(args)
+    notes += skipped
+    if args.out is not None:
+        check_dir(args.out, "--out")
     written = write(items, formats, out, notes, quiet=args.json)
     if args.json:
         print_json([{"name": i.name, "genome_id": i.genome.id, "trained": i.trained,
@@ -148,6 +160,7 @@ def _from_run(args: argparse.Namespace, options: dict[str, Any]
               ) -> tuple[list[Item], Path, list[str]]:
     from nas.results.compare import trained_checkpoints
     from nas.results.runs import find_trial, open_run, ranked_trials, run_records
+    from nas.search.store import run_config
 
     try:
         run = open_run(args.source, args.runs_dir)
@@ -165,7 +178,7 @@ def _from_run(args: argparse.Namespace, options: dict[str, Any]
             raise NasError(f"run {run.name!r} has no completed child to export yet")
         chosen = ranked[:args.top or 1]
     trained = trained_checkpoints(run)
-    space_options = {**run.config.get("space_options", {}), **options}
+    space_options = {**run_config(run).space_options, **options}
     items, fresh, refit = [], [], []
     spec: tuple[Shape, int] | None = None
     for record in chosen:
@@ -334,7 +347,7 @@ def show(items: list[Item], written: list[dict[str, Path]], notes: list[str]) ->
     if any("onnx" in f for f in written):
         out.print(f"ONNX: opset {ONNX_OPSET}, dynamic batch, checked with onnx.checker")
     for note in notes:
-        out.print(f"note: {note}")
+        out.print(f"note: {note}", markup=False)
 
 
 def _stderr() -> Any:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.commands._common import console, examples, print_json
+from nas.core.safe import check_dir
 
 
 def add_parser(sub: Any) -> None:
@@ -40,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
 
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     run_dir = open_run(args.run, args.runs_dir)
+    if args.out is not None:
+        check_dir(args.out, "--out")
     bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                    console=Console(stderr=True), transient=True, disable=args.json)
     with bar:

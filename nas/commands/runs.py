@@ -35,6 +35,9 @@ def run(args: argparse.Namespace) -> int:
         table.add_column(col, justify="right" if col in ("trials", "failed", "best", "time")
                          else "left")
     for r in runs:
+        if r["state"] == "damaged":  # one row; why, under the table
+            table.add_row(r["name"], "-", "-", "-", "-", "-", "-", "[red]damaged[/]", "-")
+            continue
         budget = f"/{r['trials']}" if r["trials"] is not None else ""
         best = "-" if r["best_accuracy"] is None else f"{r['best_accuracy']:.2f}%"
         state = {"running": "[green]running[/]", "interrupted": "[yellow]interrupted[/]",
@@ -43,4 +46,8 @@ def run(args: argparse.Namespace) -> int:
                       f"{r['done']}{budget}", str(r["failed"]), best, state,
                       duration(r["elapsed"]))
     out.print(table)
+    for r in runs:
+        if r["state"] == "damaged":
+            out.print(f"[red]damaged[/] {r['name']}: {r['reason']}", markup=True,
+                      highlight=False, soft_wrap=True)
     return 0

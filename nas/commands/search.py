@@ -69,6 +69,9 @@ def add_parser(sub: Any) -> None:
                      help="CPU cores per child; default 1 (on GPUs: up to 1)")
     how.add_argument("--address", help="an existing Ray cluster: auto or HOST:PORT; 'local' "
                      "starts Ray here (e.g. to resume a run made on a cluster)")
+    how.add_argument("--listen-all", action="store_true", default=None,
+                     help="let the Ray started here listen on every network interface (for "
+                          "workers on other machines); default: localhost only")
     how.add_argument("--max-retries", type=int,
                      help="times a child runs again when its worker or node dies; default 2")
     run = p.add_argument_group("the run")
@@ -113,7 +116,7 @@ def flags(args: argparse.Namespace) -> dict[str, Any]:
         "time_budget": parse_duration(args.time_budget) if args.time_budget else None,
         "gpus": args.gpus, "gpus_per_trial": args.gpus_per_trial,
         "cpus_per_trial": args.cpus_per_trial, "address": args.address,
-        "max_retries": args.max_retries,
+        "max_retries": args.max_retries, "listen_all": args.listen_all,
     }
 
 

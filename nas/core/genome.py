@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nas.core.errors import GenomeError
+from nas.core.errors import GenomeError, NasError
+from nas.core.safe import parse_json, read_bytes
 
 Value = str | int | float | bool
 
@@ -76,15 +77,24 @@ class Genome:
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise GenomeError(f"not a genome: invalid JSON ({e})") from None
+        except RecursionError:
+            raise GenomeError("not a genome: JSON nested too deeply") from None
         return cls.from_dict(data)
 
     @classmethod
     def load(cls, path: str | Path) -> Genome:
-        """The genome in a JSON file (its form only; see :meth:`from_dict`)."""
+        """The genome in a JSON file (its form only; see :meth:`from_dict`). Whatever the file
+        holds (not UTF-8, not JSON, a checkpoint), the error is one line naming it."""
         path = Path(path)
         if not path.is_file():
             raise GenomeError(f"genome file not found: {path}")
-        return cls.from_json(path.read_text())
+        try:
+            return cls.from_dict(parse_json(read_bytes(path, "a genome file"), path,
+                                            "a genome JSON file"))
+        except GenomeError as e:
+            raise GenomeError(f"{path}: {e}") from None
+        except NasError as e:
+            raise GenomeError(str(e)) from None
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.to_json(indent=2) + "\n")

@@ -39,6 +39,7 @@ from typing import Any
 import safetensors.torch
 import torch
 
+from nas.core import safe
 from nas.core.errors import NasError
 
 FORMAT = "nas.state/1"
@@ -211,6 +212,8 @@ def _parse_json(path: Path) -> Any:
         raise NasError(f"cannot read the state file {path}: {e.strerror}") from None
     try:
         return json.loads(raw)
+    except RecursionError:
+        raise NasError(f"{path} is not a nas state file (nested too deeply)") from None
     except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
         raise NasError(f"{path} is not a nas state file (not JSON: {e})") from None
 
@@ -255,7 +258,10 @@ def write_json(path: str | Path, data: Any) -> Path:
 def read_json(path: str | Path) -> Any:
     """The JSON in ``path``; a file that is not JSON is one :class:`NasError` line."""
     path = Path(path)
+    raw = safe.read_bytes(path)
     try:
-        return json.loads(path.read_bytes())
+        return json.loads(raw)
+    except RecursionError:
+        raise NasError(f"{path} is damaged (JSON nested too deeply)") from None
     except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
         raise NasError(f"{path} is damaged (not JSON: {e})") from None

@@ -62,7 +62,7 @@ from nas.evaluators.base import (
     NoOptions,
     register_evaluator,
 )
-from nas.evaluators.cluster import Slots, connect_ray, plan_slots
+from nas.evaluators.cluster import Slots, connect_ray, disconnect_ray, first_line, plan_slots
 from nas.evaluators.early_stop import EarlyStopper
 from nas.training.data import DataSplits, Split
 from nas.training.device import pick_device
@@ -234,17 +234,14 @@ class _Child:
     job: Job
     worker: _Worker
     dispatched: float
+    where: dict[str, Any] = field(default_factory=dict)  # what submit() returned: the live
+    # view shows it, so a worker found dead is marked there (pid "restarting")
 
 
 def place(where: Mapping[str, Any]) -> dict[str, Any]:
     """The where-it-ran fields of a worker's answer (study attributes, the live view)."""
     return {k: where[k] for k in ("node", "host", "ip", "pid", "device", "gpu_ids",
                                   "cuda_visible_devices") if k in where}
-
-
-def first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
 
 
 def evaluation_of(out: Mapping[str, Any]) -> Evaluation:
@@ -338,8 +335,9 @@ class TrainEvaluator(Evaluator):
                          epochs=self.context.epochs,
                          space_options=dict(self.context.space.options))
         ref = worker.handle.run.remote(child, [self.data_ref])
-        self.children[ref] = _Child(job, worker, time.time())
-        return {"worker": worker.index, **place(worker.where)}
+        where = {"worker": worker.index, **place(worker.where)}
+        self.children[ref] = _Child(job, worker, time.time(), where)
+        return where
 
     def wait(self, timeout: float | None = None) -> list[tuple[Job, Evaluation]]:
         refs = [*self.children, *self.starting]
@@ -355,7 +353,29 @@ class TrainEvaluator(Evaluator):
                 self._ready(ref)
             else:
                 done.append(self._collect(ref))
+        self._check_workers()
         return done
+
+    def _check_workers(self) -> None:
+        """Notice a worker process of this machine that died under its child (killed, out of
+        memory): say so in the log and in the live view while Ray restarts it and runs the
+        child again. (A worker on another node is noticed when its retried child returns.)"""
+        host = socket.gethostname()
+        for child in self.children.values():
+            pid = child.worker.where.get("pid")
+            if (not isinstance(pid, int) or child.worker.where.get("host") != host
+                    or child.where.get("pid") == "restarting"):
+                continue
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                log.warning("worker %d (pid %d) died while training trial %d: Ray restarts "
+                            "it and trains the child again (up to %d retries)",
+                            child.worker.index, pid, child.job.trial,
+                            self.context.resources.max_retries)
+                child.where["pid"] = "restarting"
+            except PermissionError:  # alive, another user's: not ours to judge
+                pass
 
     def _ready(self, ref: Any) -> None:
         worker = self.starting.pop(ref)
@@ -382,6 +402,13 @@ class TrainEvaluator(Evaluator):
         except ray.exceptions.RayError as e:  # the worker died more often than max_retries
             out = {"error": f"worker lost: {first_line(e)}", "started": child.dispatched,
                    "finished": time.time(), **child.worker.where}
+            log.error("trial %d: its worker died more than %d times: %s", child.job.trial,
+                      self.context.resources.max_retries, first_line(e))
+        if out.get("pid") not in (None, child.worker.where.get("pid")):  # Ray restarted it
+            log.info("worker %d restarted (pid %s, was %s): trial %d was retried there",
+                     child.worker.index, out["pid"], child.worker.where.get("pid"),
+                     child.job.trial)
+            child.worker.where = {**child.worker.where, **place(out)}
         return child.job, evaluation_of(out)
 
     def cancel(self) -> None:
@@ -398,5 +425,5 @@ class TrainEvaluator(Evaluator):
         self.free.clear()
         self.data_ref = None
         if self._started_ray:
-            ray.shutdown()
+            disconnect_ray()
             self._started_ray = False

@@ -52,6 +52,7 @@ from nas.core.genome import Genome
 from nas.core.space import Baseline, create_space, get_baseline
 from nas.core.statefile import read_json, write_json
 from nas.results.runs import COMPARE_DIR, ranked_trials, run_records
+from nas.search.store import run_config
 
 if TYPE_CHECKING:
     from nas.core.netgraph import Shape
@@ -201,7 +202,7 @@ def retrain_on_ray(jobs: Sequence[Retraining], data: DataSplits, recipe: Mapping
     import ray
     from ray.util import ActorPool
 
-    from nas.evaluators.cluster import connect_ray, plan_slots
+    from nas.evaluators.cluster import connect_ray, disconnect_ray, plan_slots
     from nas.evaluators.scratch import ChildJob, ChildWorker, SharedData
 
     started = connect_ray(ray_config.resources())
@@ -238,7 +239,7 @@ def retrain_on_ray(jobs: Sequence[Retraining], data: DataSplits, recipe: Mapping
         for actor in actors:
             ray.kill(actor)
         if started:
-            ray.shutdown()
+            disconnect_ray()
 
 
 # --- results ---------------------------------------------------------------------------------
@@ -249,10 +250,21 @@ def load_result(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        record: dict[str, Any] = read_json(path)
-    except (OSError, json.JSONDecodeError):
+        record = read_json(path)
+    except NasError:
         return None  # unreadable: trained again and rewritten
-    return record if record.get("format") == RESULT_FORMAT else None
+    if not isinstance(record, dict) or record.get("format") != RESULT_FORMAT:
+        return None
+    try:  # the fields readers use, with their types; anything else: trained again
+        float(record["result"]["best_val_top1"])
+        str(record["result"]["status"])
+        int(record["seed"])
+        Genome.from_dict(record["genome"])
+        str(record["label"])
+    except (KeyError, TypeError, ValueError, NasError):
+        return None
+    checked: dict[str, Any] = record
+    return checked
 
 
 def result_record(job: Retraining, out: Mapping[str, Any], recipe: Mapping[str, Any],
@@ -426,7 +438,7 @@ def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]] | None = 
 
     config = config or CompareConfig()
     config.check()
-    search = SearchConfig.from_dict(run.config)
+    search = run_config(run)
     found = found_contenders(run_records(run), config.top,
                              {**search.space_options, **config.space_options})
     if not found:
@@ -559,10 +571,14 @@ def trained_checkpoints(run: RunDir) -> dict[int, tuple[Path, dict[str, Any]]]:
         if rec is None or rec.get("trial") is None or rec["result"]["status"] != "ok" \
                 or not rec.get("checkpoint"):
             continue
-        ckpt = run.path / COMPARE_DIR / rec["checkpoint"]
-        if not ckpt.is_file():
+        root = (run.path / COMPARE_DIR).resolve()
+        ckpt = (root / str(rec["checkpoint"])).resolve()
+        if not ckpt.is_relative_to(root) or not ckpt.is_file():  # never outside the run
             continue
-        trial, score = int(rec["trial"]), float(rec["result"]["best_val_top1"])
+        try:
+            trial, score = int(rec["trial"]), float(rec["result"]["best_val_top1"])
+        except (TypeError, ValueError):
+            continue
         held = best.get(trial)
         if held is None or (score, -rec["seed"]) > (
                 float(held[1]["result"]["best_val_top1"]), -held[1]["seed"]):

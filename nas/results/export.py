@@ -19,6 +19,7 @@ without loading its data.
 
 from __future__ import annotations
 
+import importlib
 import warnings
 from collections.abc import Mapping, Sequence
 from functools import partial
@@ -52,6 +53,28 @@ def parse_formats(text: str, allowed: Sequence[str] = FORMATS) -> list[str]:
     if unknown or not formats:
         raise NasError(f"--format {text!r}: choose from {', '.join(allowed)}")
     return formats
+
+
+#: Formats that need an optional extra, with the packages they import.
+EXTRAS = {"onnx": ("onnx", "onnxscript")}
+
+
+def missing_extra(fmt: str) -> str | None:
+    """How to get what format ``fmt`` needs, if some package of its extra is not installed
+    (None: it can be written)."""
+    missing = [m for m in EXTRAS.get(fmt, ()) if not _importable(m)]
+    if not missing:
+        return None
+    return (f"{fmt} needs {', '.join(missing)} (not installed): pip install 'nas[export]' "
+            "or install them")
+
+
+def _importable(module: str) -> bool:
+    try:  # imported, not only found: a broken install counts as missing too
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
 
 
 def export_network(model: nn.Module, net: NetGraph, genome: Genome, out_dir: str | Path, *,

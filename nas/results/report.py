@@ -33,7 +33,9 @@ from typing import TYPE_CHECKING, Any
 from nas.core.errors import NasError
 from nas.core.fmt import count, duration, percent
 from nas.core.genome import Genome
+from nas.core.safe import check_dir
 from nas.core.space import Space, create_space
+from nas.search.store import run_config
 
 if TYPE_CHECKING:
     from nas.core.netgraph import Shape
@@ -215,7 +217,7 @@ def entropy_section(run: RunDir, space: Space, t0: float | None, out: Path,
     """The rl policy's entropy per update, over time; None for other controllers."""
     from nas.results.plots import series
 
-    if run.config.get("controller") != "rl":
+    if run_config(run).controller != "rl":
         return None
     section = Section("Controller entropy")
     try:
@@ -254,8 +256,7 @@ def best_section(run: RunDir, top: Sequence[TrialRecord], out: Path, step: Step)
     from nas.results.plots import Curve, learning_curves
     from nas.results.runs import run_input
 
-    config = run.config
-    options = dict(config.get("space_options") or {})
+    options = dict(run_config(run).space_options)
     section = Section(f"Best {len(top)} architectures")
     if not top:
         section.text.append("No child has completed yet.")
@@ -276,7 +277,7 @@ def best_section(run: RunDir, top: Sequence[TrialRecord], out: Path, step: Step)
             learning_curves(curves, out / "best_learning_curves.png",
                             title="best children: validation accuracy per epoch"),
             "Validation accuracy per epoch of the best children during the search."))
-    space = create_space(config["space"], **options)
+    space = create_space(run_config(run).space, **options)
     spec: tuple[Shape, int] | None = None
     for i, r in enumerate(top):
         step(f"drawing trial {r.number}")
@@ -439,13 +440,20 @@ def build_report(run: RunDir, out: str | Path | None = None, *, top: int = 5,
     if top < 1:
         raise NasError(f"--top must be at least 1, got {top}")
     step = step or (lambda _: None)
-    directory = Path(out) if out is not None else run.path / REPORT_DIR
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = check_dir(out if out is not None else run.path / REPORT_DIR, "--out")
     step("reading the study")
-    status = run_status(run.path.parent, run.name, top=top)
-    records = run_records(run)
+    status = run_status(run.path.parent, run.name, top=top)  # a damaged run fails here,
+    records = run_records(run)  # before the report folder is made
     best = ranked_trials(records)[:top]
-    config = run.config
+    config = status["config"]
+    if best:  # what drawing the best needs: checked before any file is written
+        from nas.results.runs import run_input
+
+        run_input(run)
+        checked = create_space(config["space"], **dict(config.get("space_options") or {}))
+        for r in best:
+            checked.validate(r.genome)
+    directory.mkdir(parents=True, exist_ok=True)
     space = create_space(config["space"], **dict(config.get("space_options") or {}))
 
     sections = [overview(status), progress_section(records, directory, step),

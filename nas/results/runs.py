@@ -9,7 +9,7 @@ from pathlib import Path
 from nas.core.errors import NasError
 from nas.core.genome import Genome
 from nas.core.netgraph import Shape
-from nas.search.store import CONFIG, RunDir, RunStudy, TrialRecord
+from nas.search.store import CONFIG, RunDir, TrialRecord, open_run_study, run_config
 from nas.training.checkpoint import load_checkpoint
 
 COMPARE_DIR = "compare"  # runs/<name>/compare/: what nas compare retrained
@@ -28,7 +28,7 @@ def open_run(ref: str | Path, runs_dir: str | Path = "runs") -> RunDir:
 
 def run_records(run: RunDir) -> list[TrialRecord]:
     """Every trial of ``run``'s study, by number (read only)."""
-    return RunStudy.open(run.storage_url, run.name, None, load=True).records()
+    return open_run_study(run).records()
 
 
 def ranked_trials(records: Sequence[TrialRecord]) -> list[TrialRecord]:
@@ -53,8 +53,8 @@ def run_input(run: RunDir, fix: str | None = None) -> tuple[Shape, int]:
     With neither, a one-line error says what is missing and ``fix`` (default: how to add them
     to the config).
     """
-    config = run.config
-    shape, classes = config.get("input_shape"), config.get("num_classes")
+    config = run_config(run)
+    shape, classes = config.input_shape, config.num_classes
     if shape is not None and classes is not None:
         return (int(shape[0]), int(shape[1]), int(shape[2])), int(classes)
     for path in sorted((run.path / COMPARE_DIR / "checkpoints").glob("*.pt")):

@@ -61,6 +61,7 @@ class SearchConfig:
     cpus_per_trial: float | None = None  # None: 1 per CPU child, <= 1 per GPU child
     address: str | None = None  # an existing Ray cluster ("auto" or HOST:PORT)
     max_retries: int = 2  # times a child is run again when its worker or node dies
+    listen_all: bool = False  # a Ray started here listens on every interface (default: localhost)
     # --- what the search found its data to be (report and export read these, never the data)
     input_shape: list[int] | None = None  # (C, H, W) of the images; None until searched
     num_classes: int | None = None  # classes of the dataset; None until searched
@@ -80,7 +81,7 @@ class SearchConfig:
         """Where the children run (the how-to-run flags)."""
         return Resources(gpus=self.gpus, gpus_per_trial=self.gpus_per_trial,
                          cpus_per_trial=self.cpus_per_trial, address=self.address,
-                         max_retries=self.max_retries)
+                         max_retries=self.max_retries, listen_all=self.listen_all)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SearchConfig:

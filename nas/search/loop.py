@@ -41,17 +41,19 @@ next proposal again as a new trial.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
+from sqlalchemy.exc import SQLAlchemyError
 
 from controllers.base import Controller, create_controller
 from nas.core.errors import NasError
@@ -60,7 +62,18 @@ from nas.core.space import Space, create_space
 from nas.evaluators.base import STATUSES, Context, Evaluation, Evaluator, Job, create_evaluator
 from nas.search.config import REVISIT_LIMIT, STATE_FORMAT, SearchConfig, resolve_recipe
 from nas.search.live import Finished, LineView, Progress, Running, View
-from nas.search.store import RunDir, RunLock, RunStudy, TrialRecord, open_storage
+from nas.search.store import (
+    STATE,
+    RunDir,
+    RunLock,
+    RunStudy,
+    TrialRecord,
+    open_run_study,
+    open_storage,
+    run_config,
+    sqlite_file,
+)
+from nas.search.validate import SavedState, saved_state
 
 log = logging.getLogger("nas.search")
 _LOGGER = logging.getLogger("nas")  # the run's search.log hears the search and its evaluator
@@ -141,8 +154,22 @@ class Search:
             "pending": [g.to_dict() for g in self.pending],
             "elapsed": self.elapsed,
         }
-        self.run.save_state(self._saved)
-        self.write_summary("running")
+        with self._writing("state"):
+            self.run.save_state(self._saved)
+            self.write_summary("running")
+
+    @contextlib.contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        """A write that the disk may refuse (full, read-only): one NasError line; what was
+        written before stays (every write is atomic) and the run resumes from it."""
+        try:
+            yield
+        except (OSError, SQLAlchemyError, optuna.exceptions.StorageInternalError) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            name = self.run.name if self.run is not None else self.study.name
+            raise NasError(f"cannot write the run's {what} ({reason.splitlines()[0][:120]}); "
+                           f"what was saved before is kept: free some space, then nas search "
+                           f"--resume {name}") from None
 
     def write_summary(self, state: str) -> None:
         if self.run is None:
@@ -158,19 +185,17 @@ class Search:
             "updated": time.strftime("%Y-%m-%d %H:%M:%S"),
         })
 
-    def resume(self) -> None:
-        """Bring the controller and the evaluator level with the study after a stop at any
-        moment."""
-        state = self.run.load_state() if self.run is not None else None
+    def resume(self, state: SavedState | None) -> None:
+        """Bring the driver level with the study after a stop at any moment.
+
+        ``state`` is the run's saved state, checked, whose controller and evaluator parts the
+        controller and the evaluator already hold (:func:`restore`: before anything of the
+        run is rewritten).
+        """
         if state is not None:
-            if state.get("format") != STATE_FORMAT:
-                raise NasError(f"run {self.study.name!r} was saved by another version of nas "
-                               f"(state format {state.get('format')}); start a new run")
-            self.controller.load_state_dict(state["controller"])
-            self.evaluator.load_state_dict(state.get("evaluator") or {})
-            self.told = set(state["told"])
-            self.pending = [Genome.from_dict(g) for g in state["pending"]]
-            self.elapsed_before = float(state["elapsed"])
+            self.told = set(state.told)
+            self.pending = [self.space.validate(Genome.from_dict(g)) for g in state.pending]
+            self.elapsed_before = float(state.elapsed)
         interrupted = self.study.mark_interrupted(
             "the search stopped before this child finished; it was judged again")
         if interrupted:
@@ -366,14 +391,16 @@ class Search:
         after the save). See the module docstring.
         """
         for number, state, value, attrs, curve, finished in self.to_finish:
-            self.study.finish(number, state=state, value=value, attrs=attrs, curve=curve)
+            with self._writing("study"):
+                self.study.finish(number, state=state, value=value, attrs=attrs, curve=curve)
             log.info("trial %d: %s %s", number, finished.status,
                      f"reward {value:.2f}" if value is not None else finished.message)
         if self.dirty:
             self.save()
             self.dirty = False
         for number, genome, attrs in self.to_start:
-            written = self.study.start(genome, attrs)
+            with self._writing("study"):
+                written = self.study.start(genome, attrs)
             if written != number:
                 raise RuntimeError(f"study {self.study.name!r} numbered trial {written}, "
                                    f"expected {number}: is another process writing it?")
@@ -388,7 +415,11 @@ class Search:
         self.evaluator.cancel()
         if self.flying:
             self.flying.clear()
-            self.study.mark_interrupted("the search was stopped before this child finished")
+            try:  # the study may be what failed (a full disk): a resume marks them anyway
+                self.study.mark_interrupted("the search was stopped before this child "
+                                            "finished")
+            except (OSError, SQLAlchemyError, optuna.exceptions.StorageInternalError) as e:
+                log.warning("could not mark the children in flight interrupted: %s", e)
 
     def close(self) -> None:
         """Record the time spent and how the session ended.
@@ -396,10 +427,13 @@ class Search:
         The state written is the last one saved plus the elapsed time: an interruption may
         have come in the middle of a step, and the last saved state is the consistent one.
         """
-        if self._saved and self.run is not None:
-            self.run.save_state({**self._saved, "elapsed": self.elapsed})
         ended = self.stop_reason in ("budget", "time", "exhausted")
-        self.write_summary("finished" if ended else "interrupted")
+        try:
+            if self._saved and self.run is not None:
+                self.run.save_state({**self._saved, "elapsed": self.elapsed})
+            self.write_summary("finished" if ended else "interrupted")
+        except OSError as e:  # a full disk: the last saved state stands (atomic writes)
+            log.warning("could not record the end of the session: %s", e.strerror or e)
         name = self.run.name if self.run is not None else self.study.name
         self.progress.note = {
             "budget": "", "time": "time budget spent", "exhausted": self.progress.note,
@@ -456,8 +490,9 @@ def early_stopping(config: SearchConfig, controller: Controller) -> str | None:
 
 
 def resumed_config(run: RunDir, overrides: Mapping[str, Any]) -> SearchConfig:
-    """The run's saved config with the flags given to ``--resume`` (how-to-run and budget)."""
-    saved = run.config
+    """The run's saved config (checked: :func:`nas.search.store.run_config`) with the flags
+    given to ``--resume`` (how-to-run and budget)."""
+    saved = run_config(run).to_dict()
     given = {k: v for k, v in overrides.items() if v is not None}
     changed = [k for k in SearchConfig.FIXED if k in given and given[k] != saved.get(k)]
     if changed:
@@ -465,6 +500,58 @@ def resumed_config(run: RunDir, overrides: Mapping[str, Any]) -> SearchConfig:
         raise NasError(f"--resume {run.name}: {flags} cannot change within a run; start a new "
                        "run (--name) to search differently")
     return SearchConfig.from_dict({**saved, **given})
+
+
+def restore(run: RunDir, config: SearchConfig, controller: Controller,
+            evaluator: Evaluator) -> SavedState | None:
+    """Check everything ``--resume`` needs from ``run`` and restore the controller's and the
+    evaluator's state, before anything is rewritten or started (see :func:`run_search`).
+
+    Refuses, in one line naming the file: a state file that is not what nas saves (or whose
+    controller part does not fit the controller), a study that is missing or damaged, a
+    study without the trials the state says were told, and a ``--trials`` below the children
+    the run has already finished (the budget counts over the whole run, and is never shrunk).
+    """
+    path = run.path / STATE
+    raw = run.load_state()  # readable, or one line naming the file
+    if raw is not None and raw.get("format") != STATE_FORMAT:
+        raise NasError(f"run {run.name!r} was saved by another version of nas (state format "
+                       f"{str(raw.get('format'))[:20]}, not {STATE_FORMAT}); start a new run")
+    state = None if raw is None else saved_state(raw, path)
+    if state is not None:
+        for part, owner in (("controller", controller), ("evaluator", evaluator)):
+            try:
+                owner.load_state_dict(getattr(state, part) or {})
+            except NasError as e:
+                raise NasError(f"{path}: {e}") from None
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError,
+                    RuntimeError) as e:  # a state nas did not write: refused, not trusted
+                raise NasError(f"{path}: the {part}'s state cannot be restored "
+                               f"({type(e).__name__}: {str(e)[:120]})") from None
+        for g in state.pending:
+            try:
+                evaluator.context.space.validate(Genome.from_dict(g))
+            except NasError as e:
+                raise NasError(f"{path}: a pending genome is not valid: {e}") from None
+    told = set(state.told) if state is not None else set()
+    recorded = told | ({-1} if state is not None and state.pending else set())
+    file = sqlite_file(run.storage_url)
+    if file is not None and not file.is_file():
+        if recorded:
+            raise NasError(f"run {run.name!r} is damaged: its study {file} is missing, but "
+                           f"{path.name} records children; start a new run")
+        return state  # stopped before its study was made: nothing to lose
+    finished = {r.number for r in open_run_study(run).records() if r.finished}
+    lost = sorted(told - finished)
+    if lost:
+        raise NasError(f"run {run.name!r} is damaged: {path.name} says trial(s) "
+                       f"{', '.join(map(str, lost[:5]))} finished, but its study does not "
+                       "have them; start a new run")
+    if config.trials is not None and config.trials < len(finished):
+        raise NasError(f"--resume {run.name}: the run has finished {len(finished)} children "
+                       f"already; --trials {config.trials} would shrink its budget (it counts "
+                       f"children over the whole run): give --trials {len(finished)} or more")
+    return state
 
 
 def run_search(config: SearchConfig | None = None, *, name: str | None = None,
@@ -477,10 +564,12 @@ def run_search(config: SearchConfig | None = None, *, name: str | None = None,
     names an existing run in ``runs_dir`` instead, whose saved config is used with
     ``overrides`` (the how-to-run fields, or a new budget). ``evaluator`` replaces the one the
     config names (the scheduling benchmark passes a ``train`` evaluator whose children sleep).
-    Every error a user can cause is raised before the run directory is created or the
-    evaluator starts judging.
+    Every error a user can cause is raised before the run directory is created (or, for a
+    resume, rewritten: its config.json is written only once the new config, the saved state
+    and the study are known good) and before the evaluator connects to Ray or starts judging.
     """
     lock: RunLock | None = None
+    state: SavedState | None = None
     try:
         if resume is not None:
             run = RunDir.open(runs_dir, resume)
@@ -491,12 +580,14 @@ def run_search(config: SearchConfig | None = None, *, name: str | None = None,
         if resume is None:
             name = name or default_name(config)
             RunDir.check_free(runs_dir, name)
-        if config.storage:
+        if config.storage and resume is None:
             open_storage(config.storage)  # a bad URL fails now, not after Ray started
         space = create_space(config.space, **config.space_options)
         controller = make_controller(config, space)
         config = dataclasses.replace(config, early_stop=early_stopping(config, controller))
         evaluator = evaluator or make_evaluator(config, space, controller)
+        if resume is not None:
+            state = restore(run, config, controller, evaluator)
         try:
             evaluator.open()  # missing data, an unreachable cluster: raised here
             config = dataclasses.replace(config, input_shape=list(evaluator.input_shape),
@@ -509,7 +600,7 @@ def run_search(config: SearchConfig | None = None, *, name: str | None = None,
                 run.write_config(config.to_dict())
             evaluator.context.workdir = run.path / "evaluator"
             return _session(run, config, controller, evaluator, view or LineView(),
-                            resuming=resume is not None)
+                            resuming=resume is not None, state=state)
         finally:
             evaluator.close()
     finally:
@@ -518,7 +609,7 @@ def run_search(config: SearchConfig | None = None, *, name: str | None = None,
 
 
 def _session(run: RunDir, config: SearchConfig, controller: Controller, evaluator: Evaluator,
-             view: View, resuming: bool) -> SearchResult:
+             view: View, resuming: bool, state: SavedState | None = None) -> SearchResult:
     """One session of ``run``: open the study, restore, start the evaluator, loop."""
     handler = run.log_handler()
     _LOGGER.addHandler(handler)
@@ -527,7 +618,8 @@ def _session(run: RunDir, config: SearchConfig, controller: Controller, evaluato
     try:
         study = RunStudy.open(run.storage_url, run.name, evaluator.context.space, create=True,
                               load=resuming)
-        return _drive(run, config, controller, evaluator, study, view, resuming=resuming)
+        return _drive(run, config, controller, evaluator, study, view, resuming=resuming,
+                      state=state)
     finally:
         _LOGGER.removeHandler(handler)
         handler.close()
@@ -536,7 +628,7 @@ def _session(run: RunDir, config: SearchConfig, controller: Controller, evaluato
 
 def _drive(run: RunDir | None, config: SearchConfig, controller: Controller,
            evaluator: Evaluator, study: RunStudy, view: View, *, resuming: bool = False,
-           **options: Any) -> SearchResult:
+           state: SavedState | None = None, **options: Any) -> SearchResult:
     """Restore, start the evaluator, loop until the budget is spent, record how it ended."""
     progress = Progress(run=study.name, space=config.space, controller=config.controller,
                         dataset=config.dataset, trials=config.trials,
@@ -547,7 +639,7 @@ def _drive(run: RunDir | None, config: SearchConfig, controller: Controller,
     log.info("%s %s: %s", "resume" if resuming else "start", study.name,
              {k: v for k, v in config.to_dict().items() if v not in (None, {}, False)})
     if resuming:
-        search.resume()
+        search.resume(state)
     else:
         search.save()
     def report(message: str) -> None:  # a long phase of the evaluator, on the view and log

@@ -37,16 +37,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
+import pydantic
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.exc import SQLAlchemyError
 
 from nas.core import statefile
 from nas.core.errors import NasError
 from nas.core.genome import Genome
+from nas.core.safe import check_dir
 from nas.core.statefile import read_json, write_json
 
 if TYPE_CHECKING:
     from nas.core.space import Space
+    from nas.search.config import SearchConfig
 
 CONFIG = "config.json"
 STATE = "state.json"
@@ -117,9 +121,17 @@ class RunLock:
 # --- the run directory ---------------------------------------------------------------------
 
 
+#: The longest run name: a directory name and an Optuna study name (filesystems allow 255
+#: bytes; room is left for the files nas writes beside a run's name).
+MAX_NAME = 120
+
+
 def check_run_name(name: str) -> str:
-    if not name or name in {".", ".."} or "/" in name or name.startswith("."):
+    if not name or name in {".", ".."} or "/" in name or name.startswith(".") or "\0" in name:
         raise NasError(f"bad run name {name!r}: use letters, digits, '-', '_' and '.'")
+    if len(name.encode()) > MAX_NAME:
+        raise NasError(f"run name {name[:20]}... is {len(name.encode())} bytes long; use "
+                       f"{MAX_NAME} or fewer")
     return name
 
 
@@ -135,6 +147,7 @@ class RunDir:
     @staticmethod
     def check_free(runs_dir: str | Path, name: str) -> None:
         """Raise if ``name`` is taken (early; :meth:`create` checks again, atomically)."""
+        check_dir(runs_dir, "--runs-dir")
         if (Path(runs_dir) / check_run_name(name)).exists():
             raise NasError(f"run {name!r} already exists in {runs_dir}; resume it with "
                            f"--resume {name} or choose another --name")
@@ -142,7 +155,7 @@ class RunDir:
     @classmethod
     def create(cls, runs_dir: str | Path, name: str, config: Mapping[str, Any]) -> RunDir:
         """Make ``runs_dir/name`` for a new search; a name already in use is an error."""
-        path = Path(runs_dir) / check_run_name(name)
+        path = check_dir(runs_dir, "--runs-dir") / check_run_name(name)
         try:
             path.mkdir(parents=True)
         except FileExistsError:
@@ -155,7 +168,7 @@ class RunDir:
     @classmethod
     def open(cls, runs_dir: str | Path, name: str) -> RunDir:
         """The existing run ``runs_dir/name`` (a missing one names the runs that exist)."""
-        path = Path(runs_dir) / check_run_name(name)
+        path = check_dir(runs_dir, "--runs-dir") / check_run_name(name)
         if not (path / CONFIG).is_file():
             known = ", ".join(r.name for r in list_run_dirs(runs_dir)) or "none"
             raise NasError(f"no run {name!r} in {runs_dir} (runs there: {known}); "
@@ -209,7 +222,8 @@ class RunDir:
     @property
     def storage_url(self) -> str:
         """The study's storage: ``--storage`` if one was given, else ``study.db`` here."""
-        url = self.config.get("storage")
+        config = self.config
+        url = config.get("storage") if isinstance(config, dict) else None
         return str(url) if url else f"sqlite:///{(self.path / STUDY_DB).resolve()}"
 
     def log_handler(self) -> logging.Handler:
@@ -220,7 +234,7 @@ class RunDir:
 
 def list_run_dirs(runs_dir: str | Path) -> list[RunDir]:
     """The runs in ``runs_dir`` (directories with a config.json), oldest first."""
-    root = Path(runs_dir)
+    root = check_dir(runs_dir, "--runs-dir")
     if not root.is_dir():
         return []
     runs = [RunDir(p) for p in root.iterdir() if (p / CONFIG).is_file()]
@@ -277,14 +291,29 @@ def _sqlite_pragmas(storage: optuna.storages.RDBStorage) -> None:
     storage.engine.dispose()  # connections opened before the listener do not have the pragmas
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """An Optuna storage for ``url`` (SQLite files get the WAL pragmas)."""
+def sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite storage URL (``sqlite:///path``), else None."""
+    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+
+
+def open_storage(url: str, *, read_only: bool = False) -> optuna.storages.BaseStorage:
+    """An Optuna storage for ``url`` (SQLite files get the WAL pragmas).
+
+    ``read_only`` opens an SQLite file so that nothing can write it (a reader never creates a
+    missing database, fills an empty file with tables, or changes a damaged one).
+    """
+    file = sqlite_file(url)
+    if read_only and file is not None:
+        if not file.is_file():
+            raise NasError(f"the study {file} does not exist")
+        url = f"sqlite:///file:{file}?mode=ro&uri=true"
     try:
         storage = optuna.storages.RDBStorage(url)
-    except Exception as e:  # a bad URL, a missing driver or an unreachable database
+    except Exception as e:  # a bad URL, a missing driver, an unreachable or damaged database
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise NasError(f"cannot open the study storage {url!r}: {reason}") from None
-    if url.startswith("sqlite"):
+        raise NasError(f"cannot open the study storage {file or url}: {reason[:200]}") \
+            from None
+    if url.startswith("sqlite") and not read_only:
         _sqlite_pragmas(storage)
     return storage
 
@@ -303,6 +332,10 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     return value
+
+
+def _first_line(e: BaseException) -> str:
+    return ((str(e).strip().splitlines() or [type(e).__name__])[0])[:200]
 
 
 @contextlib.contextmanager
@@ -338,7 +371,7 @@ class RunStudy:
         """The study ``name`` in ``url`` (or an Optuna storage object): ``create`` a new one,
         ``load`` an existing one, or either when both are true (a resume of a run killed
         before its study existed)."""
-        storage = open_storage(url) if isinstance(url, str) else url
+        storage = open_storage(url, read_only=not create) if isinstance(url, str) else url
         with quiet_optuna():
             try:
                 if create:
@@ -353,6 +386,9 @@ class RunStudy:
                                "another --name or resume that run") from None
             except KeyError:
                 raise NasError(f"the storage {url} has no study {name!r}") from None
+            except SQLAlchemyError as e:  # a damaged database file
+                raise NasError(f"the study storage {url} is damaged: "
+                               f"{_first_line(e)}") from None
         return cls(study, space)
 
     # writing (the driver only) -------------------------------------------------------------
@@ -411,11 +447,16 @@ class RunStudy:
     # reading ------------------------------------------------------------------------------
 
     def records(self) -> list[TrialRecord]:
-        """Every trial, by number."""
-        out = []
-        for t in self.study.get_trials(deepcopy=False):
-            out.append(self._record(t))
-        return out
+        """Every trial, by number. A damaged study (a database or a trial that nas did not
+        write) is one NasError line."""
+        try:
+            return [self._record(t) for t in self.study.get_trials(deepcopy=False)]
+        except SQLAlchemyError as e:
+            raise NasError(f"the study of run {self.name!r} is damaged: "
+                           f"{_first_line(e)}") from None
+        except (TypeError, ValueError, KeyError, AttributeError) as e:
+            raise NasError(f"the study of run {self.name!r} has a trial nas did not write: "
+                           f"{_first_line(e)}") from None
 
     def _record(self, t: FrozenTrial) -> TrialRecord:
         attrs = dict(t.user_attrs)
@@ -440,34 +481,91 @@ def run_state(run: RunDir) -> str:
     """running (a live driver holds the lock), finished, interrupted, or new."""
     if run.is_active():
         return "running"
-    state = run.summary().get("state", "new")
-    return "interrupted" if state == "running" else str(state)
+    state = checked_summary(run).state
+    return "interrupted" if state == "running" else state
+
+
+def open_run_study(run: RunDir) -> RunStudy:
+    """``run``'s study, to read (nothing is written to it); a run stopped before its study
+    was made says so, in one line."""
+    file = sqlite_file(run.storage_url)
+    if file is not None and not file.is_file():
+        raise NasError(f"run {run.name!r} has no trials yet (its search stopped before the "
+                       f"first one was recorded, and {file.name} does not exist): resume it "
+                       f"with nas search --resume {run.name}")
+    return RunStudy.open(run.storage_url, run.name, None, load=True)
 
 
 def list_runs(runs_dir: str | Path) -> list[dict[str, Any]]:
-    """One JSON-able row per run, from config.json and summary.json (the study is not read)."""
+    """One JSON-able row per run, from config.json and summary.json (the study is not read).
+
+    A damaged run (a config or summary that is not what nas writes) is listed too, with
+    state ``damaged`` and the ``reason``, and never hides the other runs.
+    """
     rows = []
     for run in list_run_dirs(runs_dir):
-        config, summary = run.config, run.summary()
-        best = summary.get("best") or {}
-        rows.append({
-            "name": run.name, "space": config.get("space"),
-            "controller": config.get("controller"), "dataset": config.get("dataset"),
-            "trials": config.get("trials"), "time_budget": config.get("time_budget"),
-            "done": summary.get("done", 0), "failed": summary.get("failed", 0),
-            "best_accuracy": best.get("accuracy"), "best_genome_id": best.get("genome_id"),
-            "state": run_state(run), "elapsed": summary.get("elapsed", 0.0),
-            "updated": summary.get("updated"), "path": str(run.path),
-        })
+        try:
+            rows.append(_run_row(run))
+        except NasError as e:
+            rows.append({"name": run.name, "space": None, "controller": None,
+                         "dataset": None, "trials": None, "time_budget": None, "done": 0,
+                         "failed": 0, "best_accuracy": None, "best_genome_id": None,
+                         "state": "damaged", "reason": str(e), "elapsed": 0.0,
+                         "updated": None, "path": str(run.path)})
     return rows
+
+
+def _run_row(run: RunDir) -> dict[str, Any]:
+    config, summary = run_config(run), checked_summary(run)
+    best = summary.best or RunSummaryBest()
+    return {
+        "name": run.name, "space": config.space, "controller": config.controller,
+        "dataset": config.dataset, "trials": config.trials,
+        "time_budget": config.time_budget, "done": summary.done, "failed": summary.failed,
+        "best_accuracy": best.accuracy, "best_genome_id": best.genome_id,
+        "state": run_state(run), "elapsed": summary.elapsed, "updated": summary.updated,
+        "path": str(run.path),
+    }
+
+
+def run_config(run: RunDir) -> SearchConfig:
+    """The run's config.json, checked field by field (:mod:`nas.search.validate`)."""
+    from nas.search.validate import search_config  # it imports the config's dependencies
+
+    return search_config(run.config, run.path / CONFIG)
+
+
+class RunSummaryBest(pydantic.BaseModel):
+    accuracy: float | None = None
+    genome_id: str | None = None
+
+
+class RunSummary(pydantic.BaseModel):
+    """What summary.json must hold for ``nas runs`` (other fields are kept, not checked)."""
+
+    state: str = "new"
+    done: pydantic.NonNegativeInt = 0
+    failed: pydantic.NonNegativeInt = 0
+    elapsed: float = 0.0
+    updated: str | None = None
+    best: RunSummaryBest | None = None
+
+
+def checked_summary(run: RunDir) -> RunSummary:
+    path = run.path / SUMMARY
+    try:
+        return RunSummary.model_validate(run.summary())
+    except pydantic.ValidationError as e:
+        error = e.errors()[0]
+        field = ".".join(str(p) for p in error["loc"]) or "(the whole file)"
+        raise NasError(f"{path}: {field}: {error['msg']}") from None
 
 
 def run_status(runs_dir: str | Path, name: str, top: int = 5) -> dict[str, Any]:
     """One run in detail, from its study: best genomes with their cost, failures, counts."""
     run = RunDir.open(runs_dir, name)
-    config = run.config
-    study = RunStudy.open(run.storage_url, run.name, None, load=True)
-    records = study.records()
+    config = run_config(run).to_dict()
+    records = open_run_study(run).records()
     finished = [r for r in records if r.finished]
     counts: dict[str, int] = {}
     for r in finished:
@@ -492,6 +590,6 @@ def run_status(runs_dir: str | Path, name: str, top: int = 5) -> dict[str, Any]:
         "done": len(finished), "failed": len(failures),
         "interrupted": sum(1 for r in records if r.status == INTERRUPTED),
         "running": sum(1 for r in records if r.state == "RUNNING"),
-        "counts": counts, "elapsed": run.summary().get("elapsed", 0.0),
+        "counts": counts, "elapsed": checked_summary(run).elapsed,
         "best": [cost(r) for r in ok[:top]], "failures": failures,
     }

@@ -474,6 +474,9 @@ def _load_imagefolder(data_dir: Path | None, *, limit: int | None = None, seed: 
     if not classes:
         raise NasError(f"no class folders in {train_root}: an image folder needs one "
                        "sub-folder of images per class")
+    if len(classes) < 2:  # one class: every child would score 100 % without learning
+        raise NasError(f"{train_root} has one class folder ({classes[0]}): classification "
+                       "needs at least two sub-folders of images, one per class")
 
     key = hashlib.sha1(f"{_tree_signature(dirs)}|limit={limit}|seed={seed}".encode())
     cache_file = (cache or cache_dir()) / "imagefolder" / f"{root.name}-{key.hexdigest()[:16]}.pt"
@@ -483,6 +486,11 @@ def _load_imagefolder(data_dir: Path | None, *, limit: int | None = None, seed: 
         if not files:
             raise NasError(f"no images in the class folders of {train_root} "
                            f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+        empty = [c for c, n in zip(classes, np.bincount(y, minlength=len(classes)),
+                                   strict=True) if n == 0]
+        if empty:  # a class no image teaches: the labels would not mean what they say
+            raise NasError(f"class folder {train_root / empty[0]} has no images "
+                           f"({len(empty)} empty class folder(s)); add images or remove it")
         if held_out is None:  # carve the test split here, so the limit can apply to both
             keep, take = stratified_split(y, TEST_FRACTION, _TEST_SEED)
             test_files, test_y = [files[i] for i in take], y[take]
