@@ -29,14 +29,15 @@ width list contains the values GoogLeNet uses, so GoogLeNet is one genome of thi
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
-
-from torch import nn
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nas.core.errors import GenomeError, NasError
 from nas.core.genome import Genome, Value
 from nas.core.netgraph import NetBuilder, T
 from nas.core.space import Decision, Space, kaiming_init, register_space
+
+if TYPE_CHECKING:  # torch is imported where modules are built (nas.core.layers)
+    from torch import nn
 
 
 class InceptionWidths(NamedTuple):

@@ -31,14 +31,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from nas.core.errors import GenomeError
 from nas.core.genome import Genome, Value
 from nas.core.netgraph import NetBuilder, T
 from nas.core.space import Decision, Space, kaiming_init, register_space
+
+if TYPE_CHECKING:  # torch is imported where modules are built (nas.core.layers)
+    from torch import nn
 
 # --- the vocabulary --------------------------------------------------------------------------
 

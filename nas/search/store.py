@@ -15,6 +15,10 @@ The study holds one trial per child trained, whatever the controller: the genome
 as user attrs, the status and message, timings and where the child ran; the value is the
 validation accuracy (%). Only the search driver writes it.
 
+Optuna is imported by the functions that open a study, not at the top: ``nas runs`` reads
+only ``config.json`` and ``summary.json``, and importing Optuna (with numpy and its storages)
+costs 0.5-1 s of its start-up (bench/startup.py).
+
 The lock is an advisory ``flock`` on ``lock``: the kernel drops it when its process dies, even
 by ``kill -9``, so a stale lock can never block a resume; the pid written inside only names the
 holder in the error message.
@@ -36,14 +40,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import optuna
-from optuna.distributions import BaseDistribution, CategoricalDistribution
-from optuna.trial import FrozenTrial, TrialState
-
 from nas.core.errors import NasError
 from nas.core.genome import Genome
 
 if TYPE_CHECKING:
+    import optuna
+    from optuna.distributions import BaseDistribution
+    from optuna.trial import FrozenTrial, TrialState
+
     from nas.core.space import Space
 
 CONFIG = "config.json"
@@ -290,6 +294,7 @@ def _sqlite_pragmas(storage: optuna.storages.RDBStorage) -> None:
 
 def open_storage(url: str) -> optuna.storages.BaseStorage:
     """An Optuna storage for ``url`` (SQLite files get the WAL pragmas)."""
+    import optuna  # here, not at the top: see the module docstring
     try:
         storage = optuna.storages.RDBStorage(url)
     except Exception as e:  # a bad URL, a missing driver or an unreachable database
@@ -302,6 +307,8 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
 
 def genome_distributions(space: Space) -> dict[str, BaseDistribution]:
     """One categorical distribution per decision, options in the space's order."""
+    from optuna.distributions import CategoricalDistribution  # see the module docstring
+
     return {d.name: CategoricalDistribution(d.options) for d in space.decisions}
 
 
@@ -319,6 +326,8 @@ def _jsonable(value: Any) -> Any:
 @contextlib.contextmanager
 def quiet_optuna() -> Iterator[None]:
     """Silence Optuna's per-trial INFO lines (the live view reports trials instead)."""
+    import optuna  # see the module docstring
+
     level = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
@@ -349,6 +358,8 @@ class RunStudy:
         """The study ``name`` in ``url`` (or an Optuna storage object): ``create`` a new one,
         ``load`` an existing one, or either when both are true (a resume of a run killed
         before its study existed)."""
+        import optuna  # see the module docstring
+
         storage = open_storage(url) if isinstance(url, str) else url
         with quiet_optuna():
             try:
@@ -397,6 +408,8 @@ class RunStudy:
         A search killed between the two leaves the trial RUNNING, which a resume treats as
         interrupted: a trial is never finished without its attrs.
         """
+        from optuna.trial import TrialState  # see the module docstring
+
         trial = self._open.pop(number)
         for key, v in _jsonable(dict(attrs)).items():
             trial.set_user_attr(key, v)
@@ -408,6 +421,9 @@ class RunStudy:
 
     def mark_interrupted(self, message: str) -> list[TrialRecord]:
         """Fail every RUNNING trial (its child was cut off); return them, oldest first."""
+        import optuna  # see the module docstring
+        from optuna.trial import TrialState
+
         running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         for frozen in running:
             trial = optuna.Trial(self.study, frozen._trial_id)
@@ -429,6 +445,8 @@ class RunStudy:
         return out
 
     def _record(self, t: FrozenTrial) -> TrialRecord:
+        from optuna.trial import TrialState  # see the module docstring
+
         attrs = dict(t.user_attrs)
         raw = attrs.get("genome")
         space = self.space.name if self.space is not None else "?"
