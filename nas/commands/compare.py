@@ -54,7 +54,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from nas.results.compare import DEFAULT_BASELINES, CompareConfig, run_compare
-    from nas.results.export import open_run
+    from nas.results.runs import open_run
 
     config = CompareConfig(top=args.top, seeds=args.seeds, epochs=args.epochs,
                            space_options=parse_options(args.space_option), gpus=args.gpus,

@@ -35,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from nas.results.export import open_run
     from nas.results.report import build_report
+    from nas.results.runs import open_run
 
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     run_dir = open_run(args.run, args.runs_dir)

@@ -50,6 +50,7 @@ from nas.core.errors import NasError, ShapeError
 from nas.core.fmt import human, percent
 from nas.core.genome import Genome
 from nas.core.space import Baseline, create_space
+from nas.results.runs import COMPARE_DIR, ranked_trials, run_records
 from nas.search.store import read_json, write_json
 
 if TYPE_CHECKING:
@@ -60,7 +61,6 @@ if TYPE_CHECKING:
     from nas.training.data import DataSplits
     from nas.training.result import Result
 
-COMPARE_DIR = "compare"
 RESULT_FORMAT = "nas.compare/1"
 DEFAULT_BASELINES = ("resnet18", "resnet34")
 PLOTS = {"params": "accuracy_vs_params.png", "flops": "accuracy_vs_flops.png",
@@ -121,9 +121,7 @@ def slug(label: str) -> str:
 
 def found_contenders(records: Sequence[TrialRecord], top: int,
                      space_options: Mapping[str, Any]) -> list[Contender]:
-    """The ``top`` best completed trials (ranked by :func:`nas.export.ranked_trials`)."""
-    from nas.results.export import ranked_trials
-
+    """The ``top`` best completed trials (ranked by :func:`nas.results.runs.ranked_trials`)."""
     return [Contender(label=f"trial-{r.number}", genome=r.genome,
                       space_options=dict(space_options), trial=r.number,
                       search_accuracy=r.accuracy)
@@ -413,7 +411,6 @@ def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]],
     """Compare the run's top architectures with ``baselines`` (label, baseline); see the
     module docstring. ``on_plan(to_train, reused)`` is called once the work is known and
     ``on_done(job, record)`` after each retraining (progress bars)."""
-    from nas.results.export import run_records
     from nas.search.config import SearchConfig, load_data, resolve_recipe
 
     config = config or CompareConfig()

@@ -236,8 +236,8 @@ def entropy_section(run: RunDir, space: Space, t0: float | None, out: Path,
 def best_section(run: RunDir, top: Sequence[TrialRecord], out: Path, step: Step) -> Section:
     from nas.core.cost import layer_table
     from nas.results.diagrams import draw_genome
-    from nas.results.export import run_input
     from nas.results.plots import Curve, learning_curves
+    from nas.results.runs import run_input
 
     config = run.config
     options = dict(config.get("space_options") or {})
@@ -414,7 +414,7 @@ def build_report(run: RunDir, out: str | Path | None = None, *, top: int = 5,
     ``step(description)`` is called before each slow part (plots, drawings), for progress.
     """
     from nas.core.errors import NasError
-    from nas.results.export import ranked_trials, run_records
+    from nas.results.runs import ranked_trials, run_records
     from nas.search.store import run_status
 
     unknown = [f for f in formats if f not in FORMATS]
