@@ -371,10 +371,13 @@ def search(*, space: str | None = None, controller: str | None = None,
     ``controller_options`` and ``evaluator_options`` dicts, ``dataset``, ``trials``,
     ``time_budget`` (seconds), ``epochs`` per child, ``recipe``, ``seed``, ``cost`` and
     ``cost_target``, ``early_stop``, ``limit``, ``gpus`` ...; unset ones take the defaults.
-    The run is written to ``runs_dir/name`` (default name: space-controller-time).
+    The run is written to ``runs_dir/name`` (default name: space-controller-time), with each
+    child's cell diagram or layer table as an Optuna artifact of its trial (``nas dashboard``
+    shows them).
     ``show_progress`` prints one line per finished child; ``view`` is any
     :class:`nas.search.live.View`. Ctrl-C stops the search, which stays resumable.
     """
+    from nas.results.artifacts import trial_pictures
     from nas.search.config import SearchConfig
     from nas.search.live import LineView
     from nas.search.loop import QuietView, run_search
@@ -390,14 +393,16 @@ def search(*, space: str | None = None, controller: str | None = None,
     if resume is not None:
         if name is not None:
             raise NasError("resume= names the run already; drop name=")
-        result = run_search(resume=resume, runs_dir=runs_dir, view=view, overrides=given)
+        result = run_search(resume=resume, runs_dir=runs_dir, view=view, overrides=given,
+                            pictures=trial_pictures)
     else:
         defaults = SearchConfig()
         if given.get("time_budget") is not None and given.get("trials") is None:
             defaults.trials = None  # a time budget alone: as many children as fit
         set_ = {k: v for k, v in given.items() if v is not None}
         config = SearchConfig.from_dict({**defaults.to_dict(), **set_})
-        result = run_search(config, name=name, runs_dir=runs_dir, view=view)
+        result = run_search(config, name=name, runs_dir=runs_dir, view=view,
+                            pictures=trial_pictures)
     assert result.run is not None
     return Run(result.run, result)
 

@@ -7,6 +7,8 @@ A run is a directory ``runs/<name>/``::
     summary.json   trials done, best accuracy, state: what ``nas runs`` lists without Optuna
     search.log     one line per event (start, child dispatched / finished, resume, stop)
     study.db       the Optuna study (SQLite), unless ``--storage URL`` names a database
+    artifacts/     the study's Optuna artifacts (each child's cell diagram or layer table),
+                   a FileSystemArtifactStore that optuna-dashboard shows beside the trials
     lock           held (``flock``) by the one process that writes the run
 
 The study holds one trial per child trained, whatever the controller: the genome as params
@@ -56,6 +58,11 @@ SUMMARY = "summary.json"
 LOG = "search.log"
 STUDY_DB = "study.db"
 LOCK = "lock"
+ARTIFACTS = "artifacts"
+
+#: Trial attrs that count things (parameters, multiply-adds, steps): recorded as integers,
+#: though the trainer's metrics carry them as floats (what controllers are told).
+COUNTS = ("params", "flops", "steps", "memory")
 
 #: ``status`` user attr of a trial whose child was cut off by a killed or stopped search; it
 #: is FAIL in Optuna's terms but is not a result: the genome is trained again on resume.
@@ -227,6 +234,13 @@ class RunDir:
         url = self.config.get("storage")
         return str(url) if url else f"sqlite:///{(self.path / STUDY_DB).resolve()}"
 
+    def artifact_store(self) -> Any:
+        """The run's Optuna artifact store (``artifacts/``, a FileSystemArtifactStore)."""
+        from optuna.artifacts import FileSystemArtifactStore  # see the module docstring
+
+        (self.path / ARTIFACTS).mkdir(exist_ok=True)
+        return FileSystemArtifactStore(str(self.path / ARTIFACTS))
+
     def log_handler(self) -> logging.Handler:
         handler = logging.FileHandler(self.path / LOG)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -345,6 +359,7 @@ class RunStudy:
         self.distributions: dict[str, BaseDistribution] = (
             genome_distributions(space) if space is not None else {})
         self._open: dict[int, optuna.Trial] = {}  # trial number -> running trial
+        self.artifact_store: Any = None  # where finish() stores a trial's files; None: nowhere
         #: the number the next :meth:`start` will get (Optuna numbers a study's trials 0, 1, ...)
         self.next_number = len(study.get_trials(deepcopy=False))
 
@@ -401,9 +416,12 @@ class RunStudy:
         return trial.number
 
     def finish(self, number: int, *, state: TrialState, value: float | None,
-               attrs: Mapping[str, Any], curve: Sequence[float] = ()) -> None:
-        """Record a child's outcome: user attrs and its validation accuracy per epoch (as
-        intermediate values) first, then the state, in one final write.
+               attrs: Mapping[str, Any], curve: Sequence[float] = (),
+               artifacts: Sequence[Path] = ()) -> None:
+        """Record a child's outcome: user attrs (counts as integers), its validation accuracy
+        per epoch (as intermediate values) and its ``artifacts`` (files, uploaded to
+        :attr:`artifact_store` if there is one) first, then the state, in one final write.
+        A failed child is a FAIL trial without a value.
 
         A search killed between the two leaves the trial RUNNING, which a resume treats as
         interrupted: a trial is never finished without its attrs.
@@ -412,12 +430,29 @@ class RunStudy:
 
         trial = self._open.pop(number)
         for key, v in _jsonable(dict(attrs)).items():
+            if key in COUNTS and isinstance(v, float) and v.is_integer():
+                v = int(v)
             trial.set_user_attr(key, v)
         for step, acc in enumerate(curve, start=1):  # the learning curve, epoch by epoch
             if acc is not None and math.isfinite(acc):
                 trial.report(float(acc), step)
+        if self.artifact_store is not None:
+            self.upload(trial, artifacts)
         with quiet_optuna():
             self.study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+
+    def upload(self, trial: optuna.Trial, paths: Sequence[Path]) -> None:
+        """Store ``paths`` as artifacts of the running ``trial``; a file that cannot be stored
+        is logged and skipped (a picture never stops a search)."""
+        from optuna.artifacts import upload_artifact  # see the module docstring
+
+        for path in paths:
+            try:
+                upload_artifact(artifact_store=self.artifact_store, file_path=str(path),
+                                study_or_trial=trial)
+            except Exception as e:  # a full disk, a removed file: the trial still counts
+                logging.getLogger("nas.search").warning(
+                    "trial %d: artifact %s not stored: %s", trial.number, path, e)
 
     def mark_interrupted(self, message: str) -> list[TrialRecord]:
         """Fail every RUNNING trial (its child was cut off); return them, oldest first."""
