@@ -8,7 +8,6 @@ them: measured, importing torch alone takes about a second on a warm machine.
 from __future__ import annotations
 
 import importlib
-import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and readers
@@ -85,17 +84,6 @@ __all__ = [
     "validate_genome",
 ]
 __version__ = "0.1.0"
-
-
-class _SearchPackage(types.ModuleType):
-    """The class of the ``nas.search`` package: calling it is :func:`nas.api.search`.
-
-    ``nas.search`` names both the search machinery (a package, whose import binds the name in
-    ``nas``) and the API's search function, as in ``nas.search(space="nasnet", trials=20)``.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return importlib.import_module("nas.api").search(*args, **kwargs)
 
 
 def __getattr__(name: str) -> Any:

@@ -76,7 +76,7 @@ def test_train_returns_what_nas_train_writes(tmp_path: Path) -> None:
                                training.model.state_dict()["classifier.weight"])
     tuned = nas.train(model, dataset="digits", limit=300, steps=2, evaluate_test=False)
     assert tuned.result.steps == 2 and tuned.genome == genome
-    with pytest.raises(NasError, match="built by nas.create_model"):
+    with pytest.raises(NasError, match=r"built by nas\.create_model"):
         nas.train(torch.nn.Linear(2, 2))
     with pytest.raises(NasError, match="does not fit digits images"):
         nas.train("alexnet", dataset="digits", epochs=1)
@@ -111,7 +111,7 @@ def test_run_model_is_trained_or_says_it_is_not(table_run: nas.Run) -> None:
     run = table_run
     best = run.best(1)[0]
     assert run.checkpoint() is None
-    with pytest.raises(NasError, match="no trained weights.*nas compare"):
+    with pytest.raises(NasError, match=r"no trained weights.*nas compare"):
         run.model()
     with pytest.warns(UserWarning, match="untrained network"):
         model = run.model(best.number, untrained=True)
@@ -162,7 +162,7 @@ def test_export_is_a_torch_hub_repository(table_run: nas.Run, tmp_path: Path) ->
     with pytest.warns(UserWarning, match="untrained weights"):
         written = run.export(tmp_path / "exports", top=2)
     assert len(written) == 2
-    name, files = next(iter(written.items()))
+    files = next(iter(written.values()))
     assert {"genome", "code", "weights", "hubconf", "checkpoint"} <= set(files)
     folder = files["hubconf"].parent
     assert GenomeFile.load(files["genome"]).input_shape == (3, 32, 32)
