@@ -14,7 +14,6 @@ on, with no authentication). Ctrl-C stops it.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 from typing import Any
 
 from nas.commands._common import examples
@@ -39,9 +38,11 @@ def add_parser(sub: Any) -> None:
 
 def serve(run_ref: str, runs_dir: str, host: str, port: int) -> None:
     """Serve run ``run_ref`` until the server stops (blocks)."""
-    if importlib.util.find_spec("optuna_dashboard") is None:
-        raise NasError(f"nas dashboard needs optuna-dashboard, which is not installed: {INSTALL}")
-    import optuna_dashboard
+    try:
+        import optuna_dashboard  # an optional extra
+    except ImportError:
+        raise NasError("nas dashboard needs optuna-dashboard, which is not installed: "
+                       f"{INSTALL}") from None
 
     from nas.results.runs import open_run
     from nas.search.store import open_storage
