@@ -197,17 +197,18 @@ def retraining_key(contender: Contender, recipe: Mapping[str, Any],
 
 
 def plan(compare_dir: Path, contenders: Sequence[Contender], recipe: Mapping[str, Any],
-         budgets: Mapping[str, Mapping[str, Any]], data: Mapping[str, Any],
-         seeds: Sequence[int]) -> list[Retraining]:
-    """Every (contender, seed), with its budget (``budgets`` by label), key and file names."""
+         budget: Mapping[str, Any], data: Mapping[str, Any], seeds: Sequence[int], *,
+         budgets: Mapping[str, Mapping[str, Any]] | None = None) -> list[Retraining]:
+    """Every (contender, seed), with its budget (``budget``, or each label's in ``budgets``),
+    key and file names."""
     jobs = []
     for c in contenders:
-        budget = budgets[c.label]
+        own = (budgets or {}).get(c.label, budget)
         for seed in seeds:
-            key = retraining_key(c, {**recipe, "seed": seed}, budget, data)
+            key = retraining_key(c, {**recipe, "seed": seed}, own, data)
             stem = f"{slug(c.label)}.seed{seed}.{key}"
             jobs.append(Retraining(c, seed, key, compare_dir / "results" / f"{stem}.json",
-                                   compare_dir / "checkpoints" / f"{stem}.pt", dict(budget)))
+                                   compare_dir / "checkpoints" / f"{stem}.pt", dict(own)))
     return jobs
 
 
@@ -542,7 +543,7 @@ def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]],
                for c in contenders}
 
     directory = run.path / COMPARE_DIR
-    jobs = plan(directory, contenders, recipe, budgets, data_spec, seeds)
+    jobs = plan(directory, contenders, recipe, {}, data_spec, seeds, budgets=budgets)
     records: dict[str, dict[str, Any]] = {}
     for job in jobs:
         rec = load_result(job.result_path)
