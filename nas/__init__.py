@@ -11,9 +11,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and readers
+    from nas.api import Run, Training, create_model, list_models, load_run, search, train
     from nas.core.cost import Row, Totals, layer_table, table_dict, totals
     from nas.core.errors import GenomeError, NasError, ShapeError, UnknownNameError
-    from nas.core.genome import Genome
+    from nas.core.genome import Genome, GenomeFile
     from nas.core.netgraph import NetBuilder, NetGraph
     from nas.core.objective import Objective
     from nas.core.space import (
@@ -33,10 +34,12 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and readers
 
 #: public name -> the module that defines it
 _LAZY = {
+    **dict.fromkeys(("Run", "Training", "create_model", "list_models", "load_run", "search",
+                     "train"), "nas.api"),
     **dict.fromkeys(("Row", "Totals", "layer_table", "table_dict", "totals"), "nas.core.cost"),
     **dict.fromkeys(("GenomeError", "NasError", "ShapeError", "UnknownNameError"),
                     "nas.core.errors"),
-    "Genome": "nas.core.genome",
+    **dict.fromkeys(("Genome", "GenomeFile"), "nas.core.genome"),
     **dict.fromkeys(("NetBuilder", "NetGraph"), "nas.core.netgraph"),
     "Objective": "nas.core.objective",
     **dict.fromkeys(("Baseline", "Decision", "Space", "create_space", "get_baseline",
@@ -50,26 +53,34 @@ __all__ = [
     "Decision",
     "Genome",
     "GenomeError",
+    "GenomeFile",
     "NasError",
     "NetBuilder",
     "NetGraph",
     "Objective",
     "Row",
+    "Run",
     "ShapeError",
     "Space",
     "Totals",
+    "Training",
     "UnknownNameError",
+    "create_model",
     "create_space",
     "get_baseline",
     "get_space",
     "layer_table",
     "list_baselines",
+    "list_models",
     "list_spaces",
     "load_genome",
+    "load_run",
     "register_baseline",
     "register_space",
+    "search",
     "table_dict",
     "totals",
+    "train",
     "validate_genome",
 ]
 __version__ = "0.1.0"

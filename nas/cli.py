@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 from nas.core.errors import NasError
 
-COMMANDS = ("spaces", "baselines", "evaluators", "show", "search", "runs", "status",
-            "benchmark", "train", "export", "compare", "report")
+COMMANDS = ("spaces", "baselines", "controllers", "evaluators", "datasets", "show", "search",
+            "runs", "status", "dashboard", "benchmark", "train", "export", "compare", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -36,13 +36,14 @@ weights and bias absorb exactly.
 from __future__ import annotations
 
 import itertools
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from nas.core.genome import Genome
 from nas.core.netgraph import NetBuilder, T, dropped_pixels
 from nas.core.space import Decision, Space, kaiming_init, register_space
+
+if TYPE_CHECKING:  # torch is imported where modules are built (nas.core.layers)
+    from torch import nn
 
 MAX_LAYERS = 5
 # Filters per layer: LeNet-5 (6, 16, 120), ZFNet (96, 256, 512, 1024, 512) and powers of two.
@@ -138,6 +139,7 @@ class ConvNetSpace(Space):
 
     def init_weights(self, module: nn.Module) -> None:
         """He-normal (fan-in) convs, zero biases, N(0, 0.01) linears (see ``kaiming_init``)."""
+
         kaiming_init(module, conv_mode="fan_in")
 
     def genome_from_layers(self, layers: list[dict[str, Any]], **rest: Any) -> Genome:

@@ -25,11 +25,14 @@ torchvision's DenseNet weights load by key (:mod:`search_spaces.classics.densene
 
 from __future__ import annotations
 
-from torch import nn
+from typing import TYPE_CHECKING
 
 from nas.core.genome import Genome
 from nas.core.netgraph import NetBuilder, T
 from nas.core.space import Decision, Space, register_space
+
+if TYPE_CHECKING:  # torch is imported where modules are built (nas.core.layers)
+    from torch import nn
 
 STEMS = ("imagenet", "cifar")
 GROWTH = (12, 16, 24, 32, 48)  # k: 12 CIFAR DenseNet-BC, 32 DenseNet-121/169/201, 48 161
@@ -113,6 +116,8 @@ class DenseNetSpace(Space):
     def init_weights(self, module: nn.Module) -> None:
         """torchvision's DenseNet init: He normal (fan in) convs, BN at the identity, zero
         linear biases (the linear weights keep PyTorch's default)."""
+        from torch import nn  # here, where a module exists: importing torch costs seconds
+
         for m in module.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight)

@@ -77,15 +77,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nas.core.errors import GenomeError, NasError
 from nas.core.genome import Genome, Value
 from nas.core.netgraph import NetBuilder, T
 from nas.core.space import Decision, Space, kaiming_init, register_space
+
+if TYPE_CHECKING:  # torch is imported where modules are built (nas.core.layers)
+    from torch import nn
 
 
 class InceptionWidths(NamedTuple):
@@ -696,6 +696,9 @@ class InceptionSpace(Space):
         network would be ~0; fan-in He init keeps each branch's output variance, and
         concatenation keeps it per channel.
         """
+        import torch  # here, where a module exists: importing torch costs seconds
+        from torch import nn
+
         kaiming_init(module, conv_mode="fan_in")
         with torch.no_grad():
             for name, m in module.named_modules():

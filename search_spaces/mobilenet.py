@@ -50,9 +50,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from nas.core.errors import GenomeError
 from nas.core.genome import Genome, Value
@@ -60,6 +58,9 @@ from nas.core.netgraph import NetBuilder, T
 from nas.core.space import Decision, Space, kaiming_init, register_space
 from search_spaces.blocks import conv_bn_act as _conv_bn_act
 from search_spaces.blocks import make_divisible, squeeze_excitation
+
+if TYPE_CHECKING:  # torch is imported where modules are built (nas.core.layers)
+    from torch import nn
 
 # --- the vocabulary --------------------------------------------------------------------------
 

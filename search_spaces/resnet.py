@@ -53,15 +53,16 @@ plus that stage's classic values only. Width goes from 8 (the 8x8 ``digits`` def
 from __future__ import annotations
 
 import math
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from nas.core.errors import GenomeError
 from nas.core.genome import Genome
 from nas.core.netgraph import NetBuilder, T
 from nas.core.space import Decision, Space, register_space
 from search_spaces.blocks import squeeze_excitation
+
+if TYPE_CHECKING:  # torch is imported where modules are built (nas.core.layers)
+    from torch import nn
 
 STEMS = ("imagenet", "cifar")  # 7x7/2 conv + 3x3/2 max pool (/4), or a 3x3/1 conv (/1)
 BLOCKS = ("basic", "bottleneck", "preact")
@@ -248,6 +249,8 @@ class ResNetSpace(Space):
 
     def init_weights(self, module: nn.Module) -> None:
         """torchvision's ResNet init: He normal (fan out) convs, BN at identity, fc default."""
+        from torch import nn  # here, where a module exists: importing torch costs seconds
+
         for m in module.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

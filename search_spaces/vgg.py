@@ -40,13 +40,14 @@ torchvision's ``state_dict`` loads into a classic built here with no key mapping
 from __future__ import annotations
 
 import itertools
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from nas.core.genome import Genome
 from nas.core.netgraph import NetBuilder, T
 from nas.core.space import Decision, Space, kaiming_init, register_space
+
+if TYPE_CHECKING:  # torch is imported where modules are built (nas.core.layers)
+    from torch import nn
 
 MAX_STAGES = 5  # VGG's five stages; per-stage decisions of unused stages are ignored
 DROPOUT_P = 0.5  # the classifier dropout of AlexNet and VGG

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from nas.cli import main
+from nas.core.genome import Genome
 from nas.core.space import create_space, get_baseline
 from nas.search.store import RunDir, RunStudy
 from nas.training.checkpoint import load_network
@@ -117,12 +118,16 @@ def test_trained_nasnet_and_resnet18_reload_without_nas(
     assert exported["genome"] == ckpt["genome"] and exported["space_options"] == {"width": 8}
     assert exported["recipe"]["batch_size"] == 32 and "accuracy" in exported["metrics"]
     # the genome leaves as JSON too; NASNet cells as a diagram, ResNets have none
-    assert json.loads(Path(nasnet["files"]["genome"]).read_text()) == ckpt["genome"]
+    # (with what it was built for, so that nas.create_model needs no argument; still a genome)
+    written = json.loads(Path(nasnet["files"]["genome"]).read_text())
+    assert written == {**ckpt["genome"], "input_shape": [1, 8, 8], "num_classes": 10,
+                       "space_options": {"width": 8}}
+    assert Genome.from_dict(written).to_dict() == ckpt["genome"]
     png = Path(nasnet["files"]["diagram"]).read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
     assert "diagram" not in resnet["files"]
     assert set(nasnet["files"]) == {"genome", "code", "weights", "torchscript", "onnx",
-                                    "checkpoint", "diagram"}
+                                    "checkpoint", "diagram", "hubconf"}
 
     import onnx
 

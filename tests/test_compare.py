@@ -140,7 +140,52 @@ def test_compare_writes_table_and_plots_and_resumes(
     assert exported["trained"] and "retrained by nas compare" in exported["weights"]
 
 
+def test_budgets_give_equal_compute_or_equal_time(
+        run: RunDir, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--budget macs=M: every network trains on M multiply-adds x images (its steps are
+    M / (its MACs per image x batch)); --budget seconds=S: every one for S seconds."""
+    tiny = _tiny_resnet(tmp_path / "tiny_resnet.json")
+    best = ranked_trials(run_records(run))[0]
+    flops = {"found": totals(create_space("nasnet", width=8).graph(best.genome, (1, 8, 8),
+                                                                   10)).flops,
+             "tiny_resnet": totals(create_space("resnet").graph(load_genome(tiny), (1, 8, 8),
+                                                                10)).flops}
+    batch = 32  # digits' default recipe
+    budget = 3 * batch * max(flops.values())  # the costlier network gets 3 steps
+    assert main(["compare", str(run.path), "--baselines", str(tiny), "--top", "1", "--seeds",
+                 "1", "--budget", f"macs={budget}", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["settings"]["budget"]["kind"] == "macs" and out["settings"]["epochs"] is None
+    rows = {("found" if r["trial"] is not None else r["label"]): r for r in out["rows"]}
+    for label, row in rows.items():
+        steps = budget // (flops[label] * batch)
+        assert row["ok"] == 1, row["failures"]
+        assert row["train_macs"] == flops[label] * batch * steps  # equal compute, to a step
+        assert budget - flops[label] * batch < row["train_macs"] <= budget
+        assert row["accuracy_per_tmac"] == pytest.approx(row["test_mean"] / (
+            row["train_macs"] / 1e12))
+    directory = run.path / COMPARE_DIR
+    records = [json.loads(p.read_text()) for p in (directory / "results").glob("*.json")]
+    assert {r["budget"]["steps"] for r in records if "steps" in r["budget"]} == {
+        budget // (f * batch) for f in flops.values()}
+    for name in ("accuracy_vs_training_cost.png", "accuracy_vs_latency.png"):
+        assert _png(directory / name)
+    markdown = (directory / "compare.md").read_text()
+    assert "multiply-adds x images of training" in markdown and "test %/TMAC" in markdown
+
+    assert main(["compare", str(run.path), "--baselines", str(tiny), "--top", "1", "--seeds",
+                 "1", "--budget", "seconds=1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["settings"]["budget"]["text"] == "1 s of training"
+    assert all(r["ok"] == 1 and r["train_seconds"] > 0 for r in out["rows"])
+    seconds = [json.loads(p.read_text()) for p in (directory / "results").glob("*.json")]
+    assert sum(r["budget"] == {"seconds": 1.0} for r in seconds) == 2
+
+
 @pytest.mark.parametrize("argv, message", [
+    (["--budget", "flops=3"], "give epochs=E, seconds=S or macs=M"),
+    (["--budget", "seconds=-1"], "give epochs=E, seconds=S or macs=M"),
+    (["--epochs", "1", "--budget", "seconds=1"], "not both"),
     (["--baselines", "resnet999"], "neither a baseline nor a genome"),
     (["--seeds", "0"], "--seeds must be at least 1"),
     (["--top", "0"], "--top must be at least 1"),

@@ -74,6 +74,23 @@ def test_every_shown_command_runs(doc: Path, tmp_path: Path, monkeypatch: pytest
         assert out.strip() or Path("runs").exists(), f"`{command}` printed nothing"
 
 
+#: The documents whose ``python`` blocks are run, each as one script, in order.
+PYTHON_DOCS = [ROOT / "docs" / "api.md"]
+
+
+@pytest.mark.parametrize("doc", PYTHON_DOCS, ids=lambda p: p.name)
+def test_every_python_example_runs(doc: Path, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Python examples of a page run top to bottom in one namespace (a later block uses
+    what an earlier one made), in a scratch checkout, and print something."""
+    checkout(tmp_path, monkeypatch)
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S)
+    assert blocks
+    namespace: dict[str, object] = {"__name__": "__docs__"}
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"{doc.name}, python block {i + 1}", "exec"), namespace)
+
+
 @pytest.mark.slow
 def test_results_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     checkout(tmp_path, monkeypatch)

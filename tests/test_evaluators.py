@@ -102,7 +102,9 @@ def test_evaluators_command_lists_them_with_options(capsys: pytest.CaptureFixtur
     assert main(["evaluators", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert {"train", "table"} <= set(rows)
-    assert rows["table"]["options"] == {"table": None}
+    assert rows["table"]["options"] == [  # each option's help is its comment in TableConfig
+        {"name": "table", "type": "str | None", "default": None,
+         "help": "a CSV with columns arch,test_accuracy; None: the one that ships"}]
     assert main(["evaluators"]) == 0
     assert "table" in capsys.readouterr().out
 

@@ -2,6 +2,7 @@
 
     nas compare nasnet-rl-20250101-120000 --baselines resnet20,resnet56 --epochs 30 --seeds 3
     nas compare runs/my-run --top 5 --space-option cells=6 --space-option width=32 --gpus 8
+    nas compare my-run --budget macs=2e13 --seeds 2   # the same training compute for all
 
 Writes ``<run>/compare/`` (the table as Markdown and JSON, the plots, one JSON file and one
 checkpoint per finished retraining) and prints the table. Run it again after an interruption,
@@ -42,6 +43,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--top", type=int, default=3, help="found architectures to retrain (3)")
     p.add_argument("--epochs", type=float,
                    help="training epochs for every network (default: the search's per child)")
+    p.add_argument("--budget", metavar="KIND=VALUE",
+                   help="equal budget for every network: epochs=E (the same epochs, as "
+                        "--epochs), seconds=S (the same training time) or macs=M (the same "
+                        "training compute: multiply-adds x images seen, e.g. macs=2e13)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per network (3)")
     p.add_argument("--space-option", action="append", metavar="KEY=VALUE",
                    help="a space option for the found architectures on top of the run's, "
@@ -58,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from nas.results.runs import open_run
 
     config = CompareConfig(top=args.top, seeds=args.seeds, epochs=args.epochs,
+                           budget=args.budget,
                            space_options=parse_options(args.space_option), gpus=args.gpus,
                            address=args.address)
     config.check()
@@ -135,11 +141,11 @@ class _Bar:
 def show(result: CompareResult) -> None:
     from rich.table import Table
 
-    from nas.results.compare import COLUMNS, table_cells
+    from nas.results.compare import COLUMNS, settings_budget, table_cells
 
     s = result.settings
     out = console()
-    table = Table(title=f"{s['run']}: {s['epochs']:g} epoch(s), seeds "
+    table = Table(title=f"{s['run']}: {settings_budget(s)}, seeds "
                         f"{', '.join(map(str, s['seeds']))}, {s['data']['summary']}")
     for col in COLUMNS:
         table.add_column(col, justify="left" if col in ("network", "kind") else "right")

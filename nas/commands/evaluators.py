@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from typing import Any
 
 from nas.commands._common import console, print_json
+from nas.commands._plugins import config_options, options_text
 
 
 def add_parser(sub: Any) -> None:
@@ -23,17 +23,16 @@ def run(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     for name in EVALUATORS.names():
         cls = EVALUATORS.get(name)
-        options = {f.name: (None if f.default is dataclasses.MISSING else f.default)
-                   for f in dataclasses.fields(cls.Config)}
-        rows.append({"name": name, "summary": cls.summary, "options": options})
+        rows.append({"name": name, "summary": cls.summary,
+                     "options": config_options(cls.Config)})
     if args.json:
         print_json(rows)
         return 0
-    table = Table(title="evaluators (nas search --evaluator NAME --evaluator-option K=V)")
-    for col in ("evaluator", "what it does", "options (defaults)"):
+    table = Table(title="evaluators (nas search --evaluator NAME --evaluator-option K=V)",
+                  show_lines=True)
+    for col in ("evaluator", "what it does", "options: name=default (type): help"):
         table.add_column(col)
     for row in rows:
-        opts = ", ".join(f"{k}={v}" for k, v in row["options"].items()) or "-"
-        table.add_row(row["name"], row["summary"], opts)
+        table.add_row(row["name"], row["summary"], options_text(row["options"]))
     console().print(table)
     return 0

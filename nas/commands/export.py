@@ -23,9 +23,7 @@ a run, ``./exports`` otherwise), with ``<name>.genome.json`` beside the formats 
 from __future__ import annotations
 
 import argparse
-import re
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,15 +35,13 @@ from nas.commands._common import (
     parse_options,
     print_json,
 )
-from nas.core.errors import NasError, ShapeError
+from nas.core.errors import NasError
 from nas.core.safe import check_dir
 
 if TYPE_CHECKING:
-    from torch import nn
-
-    from nas.core.genome import Genome
-    from nas.core.netgraph import NetGraph, Shape
-    from nas.search.store import RunDir, TrialRecord
+    from nas.core.netgraph import Shape
+    from nas.results.export import Item
+    from nas.search.store import RunDir
 
 DEFAULT_FORMATS = "code,torchscript,onnx,checkpoint,diagram"
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
@@ -79,23 +75,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of fresh weights (0)")
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
     p.set_defaults(func=run)
-
-
-@dataclass
-class Item:
-    """One network to export, built and with its weights loaded."""
-
-    name: str  # file stem: a Python identifier, so that `import <name>` works
-    genome: Genome
-    space_options: dict[str, Any]
-    model: nn.Module
-    graph: NetGraph
-    weights: str  # where the weights come from, for the user
-    trained: bool
-    recipe: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    dataset: dict[str, Any] | None = None  # name, classes, mean, std (from a checkpoint)
-    result: dict[str, Any] | None = None  # the training's Result (from a checkpoint)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -132,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
 def resolve(args: argparse.Namespace) -> tuple[list[Item], Path, list[str]]:
     """The items to export, the output directory and notes for the user."""
     from nas.core.space import BASELINES
+    from nas.results.export import checkpoint_item, fresh_item, identifier
 
     source = str(args.source)
     path = Path(source)
@@ -147,20 +127,18 @@ def resolve(args: argparse.Namespace) -> tuple[list[Item], Path, list[str]]:
         if options:
             raise NasError("--space-option cannot change a checkpoint's network (its weights "
                            "fit the options it was trained with)")
-        return [_from_checkpoint(path)], args.out or Path("exports"), []
+        return [checkpoint_item(path)], args.out or Path("exports"), []
     label, net = load_genome_or_baseline(source, options)
     shape = parse_input_shape(args.input or "224")
     classes = 1000 if args.classes is None else args.classes
-    item = _fresh(_identifier(label if source in BASELINES else path.stem), net.genome,
-                  dict(net.space_options), shape, classes, args.seed)
+    item = fresh_item(identifier(label if source in BASELINES else path.stem), net.genome,
+                      dict(net.space_options), shape, classes, args.seed)
     return [item], args.out or Path("exports"), []
 
 
 def _from_run(args: argparse.Namespace, options: dict[str, Any]
               ) -> tuple[list[Item], Path, list[str]]:
-    from nas.results.compare import trained_checkpoints
-    from nas.results.runs import find_trial, open_run, ranked_trials, run_records
-    from nas.search.store import run_config
+    from nas.results.export import find_trial, open_run, ranked_trials, run_items, run_records
 
     try:
         run = open_run(args.source, args.runs_dir)
@@ -177,46 +155,9 @@ def _from_run(args: argparse.Namespace, options: dict[str, Any]
         if not ranked:
             raise NasError(f"run {run.name!r} has no completed child to export yet")
         chosen = ranked[:args.top or 1]
-    trained = trained_checkpoints(run)
-    space_options = {**run_config(run).space_options, **options}
-    items, fresh, refit = [], [], []
-    spec: tuple[Shape, int] | None = None
-    for record in chosen:
-        if record.number in trained and options:
-            refit.append(record.number)  # other options, another network: weights do not fit
-        if record.number in trained and not options:
-            ckpt, rec = trained[record.number]
-            item = _from_checkpoint(ckpt, name=f"trial_{record.number}")
-            test = rec["result"].get("test_top1")
-            item.weights = (f"retrained by nas compare (seed {rec['seed']}, "
-                            f"{rec['budget']['epochs']:g} epochs, val "
-                            f"{rec['result']['best_val_top1']:.2f}%"
-                            + (f", test {test:.2f}%" if test is not None else "") + ")")
-            item.metrics = {**_search_metrics(record), **item.metrics}
-        else:
-            spec = spec or _run_input(run, args)
-            item = _fresh(f"trial_{record.number}", record.genome, space_options, *spec,
-                          args.seed)
-            item.metrics = _search_metrics(record)
-            fresh.append(record.number)
-        items.append(item)
-    notes = []
-    if refit:
-        notes.append(f"trial(s) {', '.join(map(str, refit))}: --space-option changes the "
-                     "network, so its nas compare checkpoint does not fit; exported with fresh "
-                     "weights")
-        fresh = [n for n in fresh if n not in refit]
-    if fresh:
-        which = ", ".join(map(str, fresh))
-        notes.append(f"trial(s) {which}: untrained weights (a search keeps no child's "
-                     f"weights); `nas compare {run.name}` retrains the best and keeps their "
-                     "checkpoints, which `nas export` then uses")
+    shape = _run_input(run, args) if args.input or args.classes else None
+    items, notes = run_items(run, chosen, space_options=options, shape=shape, seed=args.seed)
     return items, args.out or run.path / "exports", notes
-
-
-def _search_metrics(record: TrialRecord) -> dict[str, Any]:
-    metrics = record.metrics() or {}
-    return {"search_trial": record.number, **{f"search_{k}": v for k, v in metrics.items()}}
 
 
 def _run_input(run: RunDir, args: argparse.Namespace) -> tuple[Shape, int]:
@@ -231,54 +172,6 @@ def _run_input(run: RunDir, args: argparse.Namespace) -> tuple[Shape, int]:
     return shape, classes if args.classes is None else args.classes
 
 
-def _from_checkpoint(path: Path, name: str | None = None) -> Item:
-    """A checkpoint of any kind and version that holds one network (docs/checkpoints.md)."""
-    from nas.core.space import create_space
-    from nas.training.checkpoint import RESUME, build_network, checkpoint_genome, load_checkpoint
-
-    ckpt = load_checkpoint(path)
-    genome = checkpoint_genome(ckpt, path)
-    model = build_network(ckpt, path)
-    options = dict(ckpt["space_options"])
-    graph = create_space(genome.space, **options).graph(
-        genome, tuple(ckpt["input_shape"]), int(ckpt["num_classes"]))
-    stem = re.sub(r"(\.ckpt)?\.(pt|pth|ckpt)$", "", path.name)
-    stem = path.parent.name if stem in ("checkpoint", "model") else stem
-    metrics = dict(ckpt["metrics"])
-    result = ckpt["result"]
-    if result is not None and result.get("test_top1") is not None:
-        metrics["test_top1"] = result["test_top1"]
-    where = (f"training resume state, epoch {ckpt['epoch']}, " if ckpt["kind"] == RESUME
-             else "")
-    return Item(name or _identifier(stem), genome, options, model, graph,
-                f"trained ({where}{path})", True, dict(ckpt["recipe"]), metrics,
-                ckpt["dataset"], result)
-
-
-def _fresh(name: str, genome: Genome, options: dict[str, Any],
-           shape: Shape, classes: int, seed: int) -> Item:
-    import torch
-
-    from nas.core.space import create_space
-
-    space = create_space(genome.space, **options)
-    try:
-        graph = space.graph(genome, shape, classes)
-    except ShapeError as e:
-        raise NasError(f"{name} does not fit {'x'.join(map(str, shape))} inputs: {e}") from None
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = space.build(genome, shape, classes)
-    return Item(name, genome, options, model.eval(), graph,
-                f"untrained (fresh initialisation, seed {seed})", False)
-
-
-def _identifier(label: str) -> str:
-    """``trial-12`` -> ``trial_12``; ``3x`` -> ``net_3x``: a name Python can import."""
-    name = re.sub(r"\W+", "_", label).strip("_") or "net"
-    return name if name[0].isalpha() else f"net_{name}"
-
-
 # --- writing ---------------------------------------------------------------------------------
 
 
@@ -287,6 +180,8 @@ def write(items: list[Item], formats: list[str], out: Path, notes: list[str],
     """Export every item in every format, with a progress bar; return each item's files (and
     add to ``notes`` what could not be written)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from nas.results.export import write_item
 
     written: list[dict[str, Path]] = []
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -298,36 +193,11 @@ def write(items: list[Item], formats: list[str], out: Path, notes: list[str],
         warnings.filterwarnings("ignore", message=".*[Cc]onstant folding.*")
         task = bar.add_task("exporting", total=len(items) * len(formats))
         for item in items:
-            directory = out / item.name
-            directory.mkdir(parents=True, exist_ok=True)
-            files: dict[str, Path] = {"genome": directory / f"{item.name}.genome.json"}
-            item.genome.save(files["genome"])
-            for fmt in formats:
-                bar.update(task, description=f"{item.name}: {fmt}")
-                files.update(export_one(item, fmt, directory, notes))
-                bar.advance(task)
-            written.append(files)
+            def step(fmt: str, name: str = item.name) -> None:  # formats started, counted
+                bar.update(task, description=f"{name}: {fmt}", advance=1)
+
+            written.append(write_item(item, formats, out, notes, step))
     return written
-
-
-def export_one(item: Item, fmt: str, directory: Path, notes: list[str]) -> dict[str, Path]:
-    """Write ``item`` in one format (or its cell diagram) to ``directory``."""
-    from nas.results.diagrams import draw_genome
-    from nas.results.export import export_network
-
-    if fmt != "diagram":
-        return export_network(item.model, item.graph, item.genome, directory, name=item.name,
-                              formats=[fmt], space_options=item.space_options,
-                              recipe=item.recipe, metrics=item.metrics,
-                              dataset=item.dataset, result=item.result)
-    png = draw_genome(item.genome, directory / f"{item.name}.cells.png",
-                      space_options=item.space_options,
-                      title=f"{item.name} ({item.genome.space} {item.genome.id})")
-    if png is None:
-        notes.append(f"{item.name}: no cell diagram (space {item.genome.space!r} has no "
-                     "searched cells)")
-        return {}
-    return {"diagram": png}
 
 
 def show(items: list[Item], written: list[dict[str, Path]], notes: list[str]) -> None:

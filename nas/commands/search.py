@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import sys
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -80,6 +81,12 @@ def add_parser(sub: Any) -> None:
     run.add_argument("--resume", metavar="RUN", help="continue this run where it stopped")
     run.add_argument("--plain", action="store_true",
                      help="one line per finished child instead of the live view")
+    run.add_argument("--json", action="store_true",
+                     help="at the end, print the summary as JSON on stdout (best genomes with "
+                          "their input shape and classes, results, paths); progress lines go "
+                          "to stderr")
+    run.add_argument("--top", type=int, default=3,
+                     help="best genomes in the --json summary (3)")
     p.set_defaults(func=main)
 
 
@@ -125,31 +132,25 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    """A thin layer over :func:`nas.api.search`: flags in, a live view and a summary out."""
     from rich.console import Console
 
-    from nas.search.config import SearchConfig
+    from nas.api import search
     from nas.search.live import LineView, make_view
-    from nas.search.loop import run_search
 
     given = flags(args)
-    console = Console(highlight=False)
-    view = LineView(console) if args.plain else make_view(console)
+    if args.resume and args.name:
+        raise NasError("--resume RUN names the run already; drop --name")
+    console = Console(highlight=False, stderr=args.json)
+    view = LineView(console) if args.plain or args.json else make_view(console)
     signal.signal(signal.SIGTERM, _terminate)
-    if args.resume:
-        if args.name:
-            raise NasError("--resume RUN names the run already; drop --name")
-        result = run_search(resume=args.resume, runs_dir=args.runs_dir, view=view,
-                            overrides=given)
-    else:
-        defaults = SearchConfig()
-        if given["time_budget"] is not None and given["trials"] is None:
-            given["trials"] = None  # a time budget alone: as many children as fit
-            defaults.trials = None
-        config = SearchConfig.from_dict({**defaults.to_dict(),
-                                         **{k: v for k, v in given.items() if v is not None}})
-        result = run_search(config, name=args.name, runs_dir=args.runs_dir, view=view)
-    assert result.run is not None  # a search from the command line always has a run folder
-    console.print(f"run: {result.run.path}   (nas status {result.run.name}"
+    run = search(name=args.name, runs_dir=args.runs_dir, resume=args.resume, view=view,
+                 **given)
+    if args.json:
+        json.dump(run.summary(top=args.top), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    console.print(f"run: {run.path}   (nas status {run.name}"
                   + (f" --runs-dir {args.runs_dir}" if args.runs_dir != "runs" else "") + ")",
                   soft_wrap=True)
     return 0

@@ -17,12 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nas.commands._common import console, human, load_genome_or_baseline, parse_options
-from nas.core.errors import NasError, ShapeError
+from nas.commands._common import console, human, parse_options
+from nas.core.errors import NasError
 
 if TYPE_CHECKING:
     from nas.training.result import Progress
@@ -42,12 +41,13 @@ def add_parser(sub: Any) -> None:
     budget.add_argument("--epochs", type=float, help="epochs to train (default 10)")
     budget.add_argument("--steps", type=int, help="optimiser steps to train")
     budget.add_argument("--seconds", type=float, help="seconds of training")
-    p.add_argument("--batch-size", type=int, default=128, help="batch size (128)")
+    p.add_argument("--batch-size", type=int,
+                   help="batch size (default: the dataset's: 32 for digits, else 128)")
     p.add_argument("--lr", type=float, help="peak learning rate (default: 0.1 x batch/128 for "
                                             "SGD, 2e-3 for AdamW)")
-    p.add_argument("--optimizer", default="sgd", help="sgd (Nesterov momentum) or adamw")
+    p.add_argument("--optimizer", help="sgd (Nesterov momentum, the default) or adamw")
     p.add_argument("--weight-decay", type=float, help="default: 5e-4 (SGD), 0.05 (AdamW)")
-    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--label-smoothing", type=float, help="default 0")
     p.add_argument("--seed", type=int, default=0, help="weights, batch order, augmentation")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="mixed precision (default: on for GPUs, off for CPUs; on helps AMX "
@@ -65,67 +65,41 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """A thin layer over :func:`nas.api.train`: flags in, a progress bar and a summary out."""
     import torch
 
-    from nas.core.statefile import write_json
-    from nas.training.data import load_dataset
-    from nas.training.device import describe, pick_device
-    from nas.training.loop import train_genome
-    from nas.training.recipe import Budget, Recipe
+    from nas.api import resolve, train
+    from nas.training.recipe import Budget
 
     # Everything a user can get wrong is checked before training starts and before any file
-    # is written: the network, the budget, the recipe, the device, the data, the fit.
-    label, net = load_genome_or_baseline(args.network, parse_options(args.space_option))
+    # is written (nas.api.train checks the recipe, the data and the fit the same way).
+    spec = resolve(args.network, parse_options(args.space_option))
     if args.epochs is None and args.steps is None and args.seconds is None:
         args.epochs = 10.0
     budget = Budget(epochs=args.epochs, steps=args.steps, seconds=args.seconds)
-    recipe = Recipe(optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay,
-                    label_smoothing=args.label_smoothing, batch_size=args.batch_size,
-                    seed=args.seed, amp=args.amp)
-    device = pick_device(args.device)
+    recipe = {k: v for k, v in {
+        "optimizer": args.optimizer, "lr": args.lr, "weight_decay": args.weight_decay,
+        "label_smoothing": args.label_smoothing, "batch_size": args.batch_size,
+        "seed": args.seed, "amp": args.amp}.items() if v is not None}
     if args.threads is not None:
         if args.threads < 1:
             raise NasError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    data = load_dataset(args.dataset, args.data_dir, download=args.download, seed=args.seed,
-                        limit=args.limit)
-    shape = "x".join(map(str, data.input_shape))
-    try:
-        net.graph(data.input_shape, data.num_classes)
-    except ShapeError as e:
-        raise NasError(f"{label} does not fit {data.name} images ({shape}): {e}") from None
-    out = args.out or Path("runs") / f"train-{_slug(label)}-{data.name}"
-    if out.exists() and not out.is_dir():
-        raise NasError(f"--out {out} exists and is not a directory")
-
+    out = args.out or Path("runs") / f"train-{_slug(spec.label)}-{args.dataset}"
     err = console_err()
-    if not args.json:
-        err.print(f"{label} ({net.genome.space}) on {data.summary()}; {describe(device)}")
-    with _ProgressBar(err, budget, enabled=not args.json) as bar:
-        result = train_genome(net.genome, data, recipe, budget,
-                              space_options=net.space_options, device=device,
-                              evaluate_test=not args.no_test, checkpoint=out / "checkpoint.pt",
-                              progress=bar.update)
-
-    checkpoint = out / "checkpoint.pt"
-    report = {
-        "network": label,
-        "genome": net.genome.to_dict(),
-        "space_options": dict(net.space_options),
-        "dataset": {"name": data.name, "data_dir": args.data_dir, "limit": args.limit,
-                    "input_shape": list(data.input_shape), "num_classes": data.num_classes,
-                    "train": len(data.train), "val": len(data.val), "test": len(data.test)},
-        "recipe": recipe.to_dict(),
-        "budget": asdict(budget),
-        "result": result.to_dict(),
-        "metrics": result.metrics(),
-        "checkpoint": checkpoint.name if checkpoint.is_file() else None,
-    }
-    write_json(out / "result.json", report)
+    header = f"{spec.label} ({spec.genome.space}) on {args.dataset}"
+    with _ProgressBar(err, budget, enabled=not args.json, header=header) as bar:
+        training = train(args.network, dataset=args.dataset, data_dir=args.data_dir,
+                         recipe=recipe, epochs=args.epochs, steps=args.steps,
+                         seconds=args.seconds, limit=args.limit, download=args.download,
+                         space_options=parse_options(args.space_option), device=args.device,
+                         evaluate_test=not args.no_test, out=out, progress=bar.update)
+    result = training.result
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(training.to_dict(), indent=2))
     else:
-        _print_summary(label, data.name, result, out, report["checkpoint"] is not None)
+        _print_summary(spec.label, training.dataset["name"], result, out,
+                       training.checkpoint is not None)
     if result.status not in ("ok", "pruned"):
         err.print(f"nas train: child {result.status}: {result.message}")
         return 1
@@ -140,9 +114,11 @@ def console_err() -> Any:
 
 class _ProgressBar:
     """A rich progress bar fed by the trainer's progress hook (steps, or seconds if that is
-    the only budget), showing epoch, loss, last validation accuracy and images/s."""
+    the only budget), showing epoch, loss, last validation accuracy and images/s. It appears
+    with the first progress report, under ``header``: an error before training (bad data, a
+    misfit) prints its one line alone."""
 
-    def __init__(self, console: Any, budget: Any, enabled: bool) -> None:
+    def __init__(self, console: Any, budget: Any, enabled: bool, header: str = "") -> None:
         from rich.progress import (
             BarColumn,
             Progress,
@@ -159,15 +135,23 @@ class _ProgressBar:
                             TimeElapsedColumn(), TimeRemainingColumn(), console=console,
                             disable=not enabled)
         self.task = self.bar.add_task("starting", total=None, stats="")
+        self.console = console
+        self.header = header
+        self.started = False
 
     def __enter__(self) -> _ProgressBar:
-        self.bar.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.bar.stop()
+        if self.started:
+            self.bar.stop()
 
     def update(self, p: Progress) -> None:
+        if not self.started and self.enabled:
+            self.started = True
+            if self.header:
+                self.console.print(self.header)
+            self.bar.start()
         if p.total_steps is not None:
             total, done = float(p.total_steps), float(p.step)
         else:

@@ -102,3 +102,64 @@ class Genome:
     def __str__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in self.values)
         return f"{self.space}({inner})"
+
+
+@dataclass(frozen=True)
+class GenomeFile:
+    """A genome as nas writes it to a file: the genome, and what its network was built for.
+
+    The file is the genome's JSON with up to three more keys, ``input_shape`` ([C, H, W]),
+    ``num_classes`` and ``space_options`` (the space's network-level options), so that building
+    it needs no argument (a digits genome is built for 1x8x8 images and 10 classes, not for a
+    default that would fail at its first forward). Every reader of genome files still reads
+    it (:meth:`Genome.from_dict` ignores the extra keys), and a plain genome file is a
+    ``GenomeFile`` that records nothing.
+    """
+
+    genome: Genome
+    input_shape: tuple[int, int, int] | None = None  # (C, H, W) it was built for, if known
+    num_classes: int | None = None  # its outputs, if known
+    space_options: Mapping[str, Any] | None = None  # network-level options; None: defaults
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.genome.to_dict()
+        if self.input_shape is not None:
+            data["input_shape"] = [int(v) for v in self.input_shape]
+        if self.num_classes is not None:
+            data["num_classes"] = int(self.num_classes)
+        if self.space_options:
+            data["space_options"] = dict(self.space_options)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GenomeFile:
+        genome = Genome.from_dict(data)
+        shape, classes = data.get("input_shape"), data.get("num_classes")
+        options = data.get("space_options")
+        if shape is not None and (not isinstance(shape, list | tuple) or len(shape) != 3
+                                  or not all(isinstance(v, int) and v > 0 for v in shape)):
+            raise GenomeError(f"a genome file's input_shape must be [C, H, W], got {shape!r}")
+        if classes is not None and (not isinstance(classes, int) or classes < 1):
+            raise GenomeError(f"a genome file's num_classes must be a positive integer, got "
+                              f"{classes!r}")
+        if options is not None and not isinstance(options, Mapping):
+            raise GenomeError("a genome file's space_options must be an object")
+        return cls(genome, None if shape is None else (shape[0], shape[1], shape[2]),
+                   classes, None if options is None else dict(options))
+
+    @classmethod
+    def load(cls, path: str | Path) -> GenomeFile:
+        """The genome file at ``path`` (its form only; validate the genome with its space)."""
+        path = Path(path)
+        if not path.is_file():
+            raise GenomeError(f"genome file not found: {path}")
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise GenomeError(f"{path}: not a genome: invalid JSON ({e})") from None
+        return cls.from_dict(data)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return path

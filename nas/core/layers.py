@@ -29,24 +29,43 @@ import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import Tensor, nn
+if TYPE_CHECKING:
+    from torch import Tensor, nn
 
 Attrs = Mapping[str, Any]  # a node's attributes: op, inputs, in_shape, out_shape and the kind's own
-Ctor = tuple[type[nn.Module], tuple[Any, ...], dict[str, Any]]  # (torch.nn class, args, kwargs)
+Ctor = tuple[str, tuple[Any, ...], dict[str, Any]]  # (torch.nn class name, args, kwargs)
 
 # Activations of the ``act`` kind, by the name a space passes to ``NetBuilder.act``:
-# (module class, whether it accepts ``inplace=True``).
-ACTIVATIONS: dict[str, tuple[type[nn.Module], bool]] = {
-    "relu": (nn.ReLU, True),
-    "relu6": (nn.ReLU6, True),
-    "sigmoid": (nn.Sigmoid, False),
-    "hardswish": (nn.Hardswish, True),
-    "hardsigmoid": (nn.Hardsigmoid, True),
-    "silu": (nn.SiLU, True),
+# (torch.nn class name, whether it accepts ``inplace=True``).
+ACTIVATIONS: dict[str, tuple[str, bool]] = {
+    "relu": ("ReLU", True),
+    "relu6": ("ReLU6", True),
+    "sigmoid": ("Sigmoid", False),
+    "hardswish": ("Hardswish", True),
+    "hardsigmoid": ("Hardsigmoid", True),
+    "silu": ("SiLU", True),
 }
+
+
+# --- torch, imported when a layer is first built ---------------------------------------------
+
+
+def _torch() -> Any:
+    """The ``torch`` module. Imported here, on the first build, not at the top: describing
+    and costing a network needs no torch, and importing it costs 1-6 s (measured on the
+    project's 2-core machine, bench/startup.py), which ``nas spaces``, ``nas show`` and the
+    cost model never pay. Every kind names its ``torch.nn`` class by name for that reason."""
+    import torch
+
+    return torch
+
+
+def nn_class(name: str) -> type[nn.Module]:
+    """``torch.nn.<name>`` (a kind's constructor or live type, named as a string)."""
+    cls: type[nn.Module] = getattr(_torch().nn, name)
+    return cls
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -69,13 +88,11 @@ def _is_default(value: Any, default: Any) -> bool:
 
 def _render(ctor: Ctor) -> str:
     """Constructor source: positional arguments always, keywords only when not the default."""
-    cls, args, kwargs = ctor
-    if getattr(nn, cls.__name__, None) is not cls:
-        raise AssertionError(f"{cls.__name__} is not torch.nn.{cls.__name__}")
-    defaults = inspect.signature(cls).parameters
+    name, args, kwargs = ctor
+    defaults = inspect.signature(nn_class(name)).parameters
     shown = [repr(v) for v in args]
     shown += [f"{k}={v!r}" for k, v in kwargs.items() if not _is_default(v, defaults[k].default)]
-    return f"nn.{cls.__name__}({', '.join(shown)})"
+    return f"nn.{name}({', '.join(shown)})"
 
 
 # --- the kind --------------------------------------------------------------------------------
@@ -99,7 +116,7 @@ class Layer:
     macs: Callable[[Attrs], int] = _nothing  # multiply-adds of one image
     folded: bool = False  # the lectures' table shows it in the row of the layer it follows
     inplace: bool = False  # may overwrite its input when nothing else reads that input
-    live: tuple[type[nn.Module], ...] = ()  # live module types that are this kind
+    live: tuple[str, ...] = ()  # live module types (torch.nn class names) that are this kind
     observe: Callable[[Any, Tensor, Tensor], Attrs] | None = None  # (module, in, out) -> attrs
 
     def __post_init__(self) -> None:
@@ -115,8 +132,8 @@ class Layer:
     def build(self, a: Attrs, inplace: bool = False) -> nn.Module:
         """A fresh module for node attributes ``a`` (PyTorch's default initialisation)."""
         assert self.module is not None, self.name
-        cls, args, kwargs = self.module(a, inplace)
-        return cls(*args, **kwargs)
+        name, args, kwargs = self.module(a, inplace)
+        return nn_class(name)(*args, **kwargs)
 
     def source(self, a: Attrs, inplace: bool = False) -> str:
         """The constructor :meth:`build` calls, as source: ``nn.Conv2d(3, 64, kernel_size=3)``."""
@@ -143,7 +160,7 @@ class Layer:
 
 
 def _conv(a: Attrs, inplace: bool) -> Ctor:
-    return (nn.Conv2d, (a["in_channels"], a["out_channels"]),
+    return ("Conv2d", (a["in_channels"], a["out_channels"]),
             {"kernel_size": _square(a["kernel"]), "stride": a["stride"],
              "padding": _square(a["padding"]), "dilation": a["dilation"], "groups": a["groups"],
              "bias": a["bias"]})
@@ -168,7 +185,7 @@ def _act(a: Attrs, inplace: bool) -> Ctor:
     return (cls, (), {"inplace": True} if inplace and may else {})
 
 
-def _pool(cls: type[nn.Module]) -> Callable[[Attrs, bool], Ctor]:
+def _pool(cls: str) -> Callable[[Attrs, bool], Ctor]:
     def ctor(a: Attrs, inplace: bool) -> Ctor:
         kwargs = {"stride": a["stride"], "padding": _square(a["padding"]),
                   "ceil_mode": a["ceil_mode"]}
@@ -206,43 +223,43 @@ def _shuffle(a: Attrs, x: Any) -> Any:
 _KINDS = (
     Layer("input", "the network's input tensor", placeholder=True),
     Layer("conv", "2-d convolution", module=_conv, params=_conv_params, macs=_conv_macs,
-          live=(nn.Conv1d, nn.Conv2d, nn.Conv3d), observe=_observe_conv),
+          live=("Conv1d", "Conv2d", "Conv3d"), observe=_observe_conv),
     Layer("bn", "batch normalisation (2 C parameters; running statistics are buffers)",
-          module=lambda a, inplace: (nn.BatchNorm2d, (a["channels"],),
+          module=lambda a, inplace: ("BatchNorm2d", (a["channels"],),
                                      {"eps": a["eps"], "momentum": a["momentum"]}),
           params=lambda a: 2 * a["channels"], folded=True),
     Layer("act", "an activation of ACTIVATIONS, in place when nothing else reads its input",
           module=_act, folded=True, inplace=True),
-    Layer("maxpool", "max pooling", module=_pool(nn.MaxPool2d), macs=_pool_macs,
-          live=(nn.MaxPool2d,), observe=_observe_pool),
-    Layer("avgpool", "average pooling", module=_pool(nn.AvgPool2d), macs=_pool_macs,
-          live=(nn.AvgPool2d,), observe=_observe_pool),
+    Layer("maxpool", "max pooling", module=_pool("MaxPool2d"), macs=_pool_macs,
+          live=("MaxPool2d",), observe=_observe_pool),
+    Layer("avgpool", "average pooling", module=_pool("AvgPool2d"), macs=_pool_macs,
+          live=("AvgPool2d",), observe=_observe_pool),
     Layer("pad", "zero padding (negative amounts crop)",
-          module=lambda a, inplace: (nn.ZeroPad2d, (tuple(a["pads"]),), {})),
+          module=lambda a, inplace: ("ZeroPad2d", (tuple(a["pads"]),), {})),
     Layer("gap", "global average pooling: (C, H, W) -> (C, 1, 1); reads each input once",
-          module=lambda a, inplace: (nn.AdaptiveAvgPool2d, (1,), {}),
+          module=lambda a, inplace: ("AdaptiveAvgPool2d", (1,), {}),
           macs=lambda a: math.prod(a["in_shape"]),
-          live=(nn.AdaptiveAvgPool2d,),
+          live=("AdaptiveAvgPool2d",),
           observe=lambda m, x, y: {"in_shape": tuple(x.shape[1:])}),
-    Layer("dropout", "dropout", module=lambda a, inplace: (nn.Dropout, (a["p"],), {}),
+    Layer("dropout", "dropout", module=lambda a, inplace: ("Dropout", (a["p"],), {}),
           folded=True),
     Layer("linear", "fully connected layer",
-          module=lambda a, inplace: (nn.Linear, (a["in_features"], a["out_features"]),
+          module=lambda a, inplace: ("Linear", (a["in_features"], a["out_features"]),
                                      {"bias": a["bias"]}),
-          params=_linear_params, macs=_linear_macs, live=(nn.Linear,),
+          params=_linear_params, macs=_linear_macs, live=("Linear",),
           observe=lambda m, x, y: {"in_features": m.in_features,
                                    "out_shape": tuple(y.shape[1:])}),
-    Layer("flatten", "(C, H, W) -> (C*H*W,)", fn=lambda a, x: torch.flatten(x, 1),
+    Layer("flatten", "(C, H, W) -> (C*H*W,)", fn=lambda a, x: _torch().flatten(x, 1),
           expr=lambda a, x: f"torch.flatten({x}, 1)"),
     Layer("add", "elementwise sum of its inputs, left to right",
           fn=lambda a, *xs: functools.reduce(operator.add, xs),
           expr=lambda a, *xs: " + ".join(xs)),
     Layer("mul", "x * gate, a (C, 1, 1) gate broadcast over H and W",
           fn=lambda a, x, gate: x * gate, expr=lambda a, x, gate: f"{x} * {gate}"),
-    Layer("concat", "concatenation along channels", fn=lambda a, *xs: torch.cat(xs, 1),
+    Layer("concat", "concatenation along channels", fn=lambda a, *xs: _torch().cat(xs, 1),
           expr=lambda a, *xs: f"torch.cat([{', '.join(xs)}], 1)"),
     Layer("zero", "zeros shaped like the input (a node whose every edge is cut)",
-          fn=lambda a, x: torch.zeros_like(x), expr=lambda a, x: f"torch.zeros_like({x})"),
+          fn=lambda a, x: _torch().zeros_like(x), expr=lambda a, x: f"torch.zeros_like({x})"),
     Layer("shuffle", "ShuffleNet's channel shuffle over `groups` groups", fn=_shuffle,
           expr=lambda a, x: (f"{x}.unflatten(1, ({a['groups']}, "
                              f"{a['in_shape'][0] // a['groups']})).transpose(1, 2).flatten(1, 2)"),
@@ -266,6 +283,12 @@ def kind_of(a: Attrs) -> Layer:
     return LAYERS[a["op"]]
 
 
+@functools.cache
+def _live_types() -> tuple[tuple[Layer, tuple[type[nn.Module], ...]], ...]:
+    """Each kind with live types and those types as classes (resolved once, on first use)."""
+    return tuple((kind, tuple(nn_class(n) for n in kind.live)) for kind in _KINDS if kind.live)
+
+
 def live_kind(module: nn.Module) -> Layer | None:
     """The kind a live module is counted as (an instance of one of a kind's ``live`` types)."""
-    return next((kind for kind in _KINDS if kind.live and isinstance(module, kind.live)), None)
+    return next((kind for kind, types in _live_types() if isinstance(module, types)), None)

@@ -18,14 +18,15 @@ import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
-import torch.fx as fx
-from torch import nn
 
 from nas.core.errors import ShapeError
 from nas.core.layers import ACTIVATIONS, LAYERS, kind_of
+
+if TYPE_CHECKING:
+    import torch.fx as fx
 
 Shape = tuple[int, ...]  # (C, H, W) for feature maps, (F,) after flatten
 
@@ -106,6 +107,11 @@ class NetGraph:
         Each node's kind (:mod:`nas.core.layers`) either builds a submodule, called under the
         node's qualified name, or runs its function on fx proxies, which records the calls.
         """
+        # torch is imported here, where a module is compiled, not at the top: describing and
+        # costing a graph needs none, and importing torch costs 1-6 s (bench/startup.py)
+        import torch.fx as fx
+        from torch import nn
+
         g = self.graph
         fxg = fx.Graph()
         tracer = fx.proxy.GraphAppendingTracer(fxg)  # one tracer: proxies that meet must share it

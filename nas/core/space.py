@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from torch import nn
-
 from nas.core.errors import GenomeError
 from nas.core.genome import Genome, Value
 from nas.core.netgraph import NetBuilder, NetGraph, T
@@ -30,6 +28,7 @@ from nas.core.registry import Registry
 
 if TYPE_CHECKING:
     import networkx as nx
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -220,6 +219,8 @@ def kaiming_init(module: nn.Module,
     """torchvision's CNN initialisation: He-normal convs (``conv_mode`` fan), zero biases,
     batch norms at the identity, N(0, 0.01) linears (VGG, MobileNetV2, and the spaces that
     follow them)."""
+    from torch import nn  # imported where modules are built: see nas.core.layers._torch
+
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode=conv_mode, nonlinearity="relu")

@@ -32,15 +32,16 @@ import json
 import os
 import re
 import secrets
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
-
-import safetensors.torch
-import torch
+from typing import TYPE_CHECKING, Any
 
 from nas.core import safe
 from nas.core.errors import NasError
+
+if TYPE_CHECKING:  # torch is imported only where a tensor is written or read: the commands
+    import torch  # that read JSON state (nas runs, nas status) stay fast
 
 FORMAT = "nas.state/1"
 TENSOR = "$tensor"  # the key of a tensor's reference in the JSON: {"$tensor": "<path>"}
@@ -100,13 +101,14 @@ def _split(obj: Any, where: str, tensors: dict[str, torch.Tensor]) -> Any:
     Raises TypeError for anything that would not come back as it went in (a tuple would come
     back a list, an int key a str): the caller converts, so that a round trip is exact.
     """
-    if isinstance(obj, torch.Tensor):
+    loaded = sys.modules.get("torch")  # not imported yet: then no tensor can exist
+    if loaded is not None and isinstance(obj, loaded.Tensor):
         key = where or "/"
         # a path met twice (dict keys with "/" in them) or safetensors' header entry
         while key in tensors or key == "__metadata__":
             key += "#"
         # a contiguous CPU copy of its own: safetensors refuses tensors sharing memory
-        tensors[key] = obj.detach().cpu().clone(memory_format=torch.contiguous_format)
+        tensors[key] = obj.detach().cpu().clone(memory_format=loaded.contiguous_format)
         return {TENSOR: key}
     if obj is None or isinstance(obj, str | int | float):  # a bool is an int
         return obj
@@ -137,6 +139,8 @@ def save(path: str | Path, state: Any) -> None:
     data = _split(state, "", tensors)
     name = None
     if tensors:
+        import safetensors.torch
+
         content = safetensors.torch.save(tensors)
         name = tensor_file_name(path, content)
         write_atomic(path.with_name(name), content, sync=True)
@@ -228,6 +232,8 @@ def _read_tensors(path: Path, tensor_path: Path) -> dict[str, torch.Tensor]:
                        f"{e.strerror}") from None
     if tensor_file_name(path, content) != tensor_path.name:
         raise NasError(f"{tensor_path} is damaged (its content does not match its name)")
+    import safetensors.torch
+
     try:
         tensors: dict[str, torch.Tensor] = safetensors.torch.load(content)
     except Exception as e:  # safetensors' parser raises its own error type for any bad file

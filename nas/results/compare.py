@@ -8,6 +8,20 @@ with the run's own recipe and data (the dataset, directory and image limit of it
 and spread over seeds), the exact cost (parameters, multiply-adds), the measured latency and
 the search-time accuracy beside the final one.
 
+Equal compute. "The same budget" can mean three things, and a network that costs more to
+train looks better at equal epochs than it is. ``--budget`` chooses (:func:`parse_budget`):
+
+* ``epochs=E``: every network trains E epochs (the default, with the search's epochs per
+  child): equal data, unequal compute;
+* ``seconds=S``: every network trains S seconds of wall time on its worker;
+* ``macs=M``: every network gets the same training compute, M multiply-adds x images seen
+  (its exact multiply-adds per image, from the cost model, times the images its steps
+  read): a network twice as costly sees half the images.
+
+The table adds each network's training time, its training compute (multiply-adds x images
+seen) and its test accuracy per tera-multiply-add of training; the plots show test accuracy
+against training compute and against inference latency, with the Pareto front.
+
 Retrainings run in parallel on Ray through the search's own machinery: the data go into the
 object store once (:class:`~nas.evaluators.scratch.SharedData`),
 :class:`~nas.evaluators.scratch.ChildWorker` actors hold the slots that
@@ -38,6 +52,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import statistics
 import time
@@ -74,7 +89,8 @@ def default_baselines(input_shape: Sequence[int]) -> tuple[str, ...]:
     (ImageNet stems) on larger ones."""
     return SMALL_IMAGE_BASELINES if max(input_shape[1:]) <= SMALL_IMAGE else DEFAULT_BASELINES
 PLOTS = {"params": "accuracy_vs_params.png", "flops": "accuracy_vs_flops.png",
-         "curves": "learning_curves.png"}
+         "train_macs": "accuracy_vs_training_cost.png",
+         "latency_ms": "accuracy_vs_latency.png", "curves": "learning_curves.png"}
 
 
 # --- what is compared ------------------------------------------------------------------------
@@ -98,7 +114,8 @@ class CompareConfig:
 
     top: int = 3  # found architectures to retrain, best search-time accuracy first
     seeds: int = 3  # seeds per network: the recipe's seed, +1, +2 ...
-    epochs: float | None = None  # None: the run's epochs per child
+    epochs: float | None = None  # None: the run's epochs per child (budget epochs=E)
+    budget: str | None = None  # "epochs=E", "seconds=S" or "macs=M" (see parse_budget)
     space_options: dict[str, Any] = field(default_factory=dict)  # for found ones, on top of
     # the run's (e.g. a bigger NASNet for the final training: cells=6, width=32)
     gpus: float | None = None  # as nas search --gpus: None means every GPU Ray sees
@@ -111,6 +128,43 @@ class CompareConfig:
             raise NasError(f"--seeds must be at least 1, got {self.seeds}")
         if self.epochs is not None and not self.epochs > 0:
             raise NasError(f"--epochs must be positive, got {self.epochs}")
+        if self.epochs is not None and self.budget is not None:
+            raise NasError("give --epochs E or --budget KIND=VALUE, not both")
+        if self.budget is not None:
+            parse_budget(self.budget)
+
+
+#: The kinds of equal budget (see the module docstring).
+BUDGETS = ("epochs", "seconds", "macs")
+
+
+def parse_budget(text: str) -> tuple[str, float]:
+    """``"epochs=5"`` -> ("epochs", 5.0); also ``seconds=600``, ``macs=1e15``."""
+    kind, sep, value = text.partition("=")
+    kind = kind.strip()
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not sep or kind not in BUDGETS or not math.isfinite(number) or number <= 0:
+        raise NasError(f"--budget {text!r}: give epochs=E, seconds=S or macs=M with a positive "
+                       "number (macs: multiply-adds x images seen, e.g. macs=2e13)")
+    return kind, number
+
+
+def budget_text(kind: str, value: float) -> str:
+    """A budget for the reports: "5 epoch(s)", "600 s of training", "2e+13 MACs x images"."""
+    return {"epochs": f"{value:g} epoch(s)", "seconds": f"{value:g} s of training",
+            "macs": f"{value:.3g} multiply-adds x images of training"}[kind]
+
+
+def contender_budget(kind: str, value: float, flops: int, batch_size: int) -> dict[str, Any]:
+    """The trainer's budget (nas.training.recipe.Budget fields) for one network: the same
+    epochs or seconds for all, or, for ``macs``, the steps whose images times the network's
+    multiply-adds per image make ``value`` (at least one step)."""
+    if kind == "macs":
+        return {"steps": max(1, math.floor(value / (flops * batch_size)))}
+    return {kind: value}
 
 
 @dataclass(frozen=True)
@@ -122,6 +176,7 @@ class Retraining:
     key: str  # hash of everything that defines the retraining (see the module docstring)
     result_path: Path
     checkpoint_path: Path
+    budget: Mapping[str, Any] = field(default_factory=dict)  # nas.training.recipe.Budget fields
 
 
 def slug(label: str) -> str:
@@ -131,8 +186,7 @@ def slug(label: str) -> str:
 
 def found_contenders(records: Sequence[TrialRecord], top: int,
                      space_options: Mapping[str, Any]) -> list[Contender]:
-    """The ``top`` best completed trials (ranked by :func:`nas.export.ranked_trials`)."""
-
+    """The ``top`` best completed trials (ranked by :func:`nas.results.runs.ranked_trials`)."""
     return [Contender(label=f"trial-{r.number}", genome=r.genome,
                       space_options=dict(space_options), trial=r.number,
                       search_accuracy=r.accuracy)
@@ -153,16 +207,18 @@ def retraining_key(contender: Contender, recipe: Mapping[str, Any],
 
 
 def plan(compare_dir: Path, contenders: Sequence[Contender], recipe: Mapping[str, Any],
-         budget: Mapping[str, Any], data: Mapping[str, Any], seeds: Sequence[int]
-         ) -> list[Retraining]:
-    """Every (contender, seed), with its key and file names."""
+         budget: Mapping[str, Any], data: Mapping[str, Any], seeds: Sequence[int], *,
+         budgets: Mapping[str, Mapping[str, Any]] | None = None) -> list[Retraining]:
+    """Every (contender, seed), with its budget (``budget``, or each label's in ``budgets``),
+    key and file names."""
     jobs = []
     for c in contenders:
+        own = (budgets or {}).get(c.label, budget)
         for seed in seeds:
-            key = retraining_key(c, {**recipe, "seed": seed}, budget, data)
+            key = retraining_key(c, {**recipe, "seed": seed}, own, data)
             stem = f"{slug(c.label)}.seed{seed}.{key}"
             jobs.append(Retraining(c, seed, key, compare_dir / "results" / f"{stem}.json",
-                                   compare_dir / "checkpoints" / f"{stem}.pt"))
+                                   compare_dir / "checkpoints" / f"{stem}.pt", dict(own)))
     return jobs
 
 
@@ -173,25 +229,27 @@ def plan(compare_dir: Path, contenders: Sequence[Contender], recipe: Mapping[str
 class RetrainChild:
     """What a :class:`~nas.evaluators.scratch.ChildWorker` runs for a retraining (its ``child_fn``).
 
-    The search's child with two additions for final numbers: the test split is evaluated,
-    and the trained weights are saved to the retraining's checkpoint (``job.trial`` indexes
-    ``checkpoints``). Picklable, so Ray ships it to the workers.
+    The search's child with three differences for final numbers: its budget is the
+    retraining's (``budgets``: epochs, seconds or steps), the test split is evaluated, and the
+    trained weights are saved to the retraining's checkpoint (``job.trial`` indexes both).
+    Picklable, so Ray ships it to the workers.
     """
 
     checkpoints: Mapping[int, str]
+    budgets: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
 
     def __call__(self, job: ChildJob, data: DataSplits, on_epoch: OnEpoch | None) -> Result:
         from nas.training.loop import train_genome
         from nas.training.recipe import Budget, Recipe
 
-        return train_genome(job.genome, data, Recipe.from_dict(job.recipe),
-                            Budget(epochs=job.epochs),
+        budget = self.budgets.get(job.trial) or {"epochs": job.epochs}
+        return train_genome(job.genome, data, Recipe.from_dict(job.recipe), Budget(**budget),
                             space_options=job.space_options, evaluate_test=True,
                             on_epoch=on_epoch, checkpoint=self.checkpoints.get(job.trial))
 
 
 def retrain_on_ray(jobs: Sequence[Retraining], data: DataSplits, recipe: Mapping[str, Any],
-                   epochs: float, ray_config: SearchConfig,
+                   ray_config: SearchConfig,
                    on_done: Callable[[Retraining, dict[str, Any]], None]) -> list[str]:
     """Train ``jobs`` in parallel on Ray; ``on_done(job, out)`` for each as it finishes.
 
@@ -210,7 +268,8 @@ def retrain_on_ray(jobs: Sequence[Retraining], data: DataSplits, recipe: Mapping
     lost: list[str] = []
     try:
         slots = plan_slots(ray_config.resources(), ray.cluster_resources())
-        child = RetrainChild({i: str(job.checkpoint_path) for i, job in enumerate(jobs)})
+        child = RetrainChild({i: str(job.checkpoint_path) for i, job in enumerate(jobs)},
+                             {i: dict(job.budget) for i, job in enumerate(jobs)})
         # the same actor options as the search's workers (nas.search.Search.start_workers)
         worker = ray.remote(ChildWorker).options(
             num_gpus=slots.gpus, num_cpus=slots.cpus, max_concurrency=1, max_restarts=-1,
@@ -221,7 +280,8 @@ def retrain_on_ray(jobs: Sequence[Retraining], data: DataSplits, recipe: Mapping
         for i, job in enumerate(jobs):
             c = job.contender
             child_job = ChildJob(trial=i, genome=c.genome, recipe={**recipe, "seed": job.seed},
-                                 epochs=epochs, space_options=dict(c.space_options))
+                                 epochs=float(job.budget.get("epochs", 0.0)),
+                                 space_options=dict(c.space_options))
             pool.submit(lambda actor, j: actor.run.remote(j, [data_ref]), child_job)
         returned: set[int] = set()
         while pool.has_next():
@@ -304,6 +364,8 @@ class Row:
     flops: int | None = None  # multiply-adds per image (exact cost model)
     latency_ms: float | None = None  # median over seeds of the batch-1 latency
     train_seconds: float | None = None  # mean training time per seed
+    train_macs: float | None = None  # training compute: multiply-adds x images seen, mean
+    accuracy_per_tmac: float | None = None  # test % per 1e12 multiply-adds of training
     curves: list[list[float]] = field(default_factory=list)  # val top-1 per epoch, per seed
     failures: list[str] = field(default_factory=list)
 
@@ -340,16 +402,27 @@ def summarise(contenders: Sequence[Contender], jobs: Sequence[Retraining],
             latencies = [float(r["latency_ms_b1"]) for r in ok if r.get("latency_ms_b1")]
             row.latency_ms = statistics.median(latencies) if latencies else None
             row.train_seconds = statistics.fmean(float(r["train_seconds"]) for r in ok)
+            seen = [images_seen(j, records[j.key]) for j in mine
+                    if j.key in records and records[j.key]["result"] in ok]
+            row.train_macs = statistics.fmean(row.flops * n for n in seen) if seen else None
+            if row.train_macs:
+                row.accuracy_per_tmac = row.test_mean / (row.train_macs / 1e12)
             row.curves = [[float(v) for v in r["val_top1"]] for r in ok]
         rows.append(row)
     return sorted(rows, key=lambda r: (r.test_mean is None, -(r.test_mean or 0.0)))
+
+
+def images_seen(job: Retraining, record: Mapping[str, Any]) -> int:
+    """Training images a retraining read: its steps times its batch size (the trainer drops
+    an epoch's last partial batch, so every step reads a whole batch)."""
+    return int(record["result"]["steps"]) * int(record["recipe"]["batch_size"])
 
 
 # --- the table and the plots -----------------------------------------------------------------
 
 
 COLUMNS = ("network", "kind", "search val %", "final val %", "test % (mean ± std)", "seeds",
-           "params", "FLOPs", "latency ms", "train s")
+           "params", "FLOPs", "latency ms", "train s", "train MACs", "test %/TMAC")
 
 
 def table_cells(row: Row) -> list[str]:
@@ -359,7 +432,9 @@ def table_cells(row: Row) -> list[str]:
     return [row.label, "baseline" if row.baseline else "found", percent(row.search_accuracy),
             percent(row.val_mean), test, f"{row.ok}/{row.seeds}", human(row.params),
             human(row.flops), "-" if row.latency_ms is None else f"{row.latency_ms:.2f}",
-            "-" if row.train_seconds is None else f"{row.train_seconds:.1f}"]
+            "-" if row.train_seconds is None else f"{row.train_seconds:.1f}",
+            human(row.train_macs),
+            "-" if row.accuracy_per_tmac is None else f"{row.accuracy_per_tmac:.3g}"]
 
 
 def markdown_table(rows: Sequence[Row]) -> str:
@@ -370,16 +445,22 @@ def markdown_table(rows: Sequence[Row]) -> str:
 
 
 def write_plots(rows: Sequence[Row], out: Path, title: str) -> dict[str, Path]:
-    """Accuracy vs params and vs FLOPs (Pareto front, baselines marked), learning curves."""
+    """Accuracy against params, FLOPs, training compute and latency (each with the Pareto
+    front, baselines marked), and the learning curves."""
     from nas.results.plots import Curve, Point, accuracy_vs_cost, learning_curves
 
     done = [r for r in rows if r.test_mean is not None]
     paths: dict[str, Path] = {}
     if not done:
         return paths
-    for cost, label in (("params", "parameters"), ("flops", "multiply-adds per image")):
+    for cost, label in (("params", "parameters"), ("flops", "multiply-adds per image"),
+                        ("train_macs", "training compute (multiply-adds x images seen)"),
+                        ("latency_ms", "inference latency, batch 1 (ms)")):
         points = [Point(r.label, float(getattr(r, cost)), float(r.test_mean or 0.0),
-                        r.test_std or 0.0, r.baseline) for r in done]
+                        r.test_std or 0.0, r.baseline) for r in done
+                  if getattr(r, cost) is not None]
+        if not points:
+            continue
         paths[cost] = accuracy_vs_cost(points, out / PLOTS[cost], cost_label=label,
                                        accuracy_label="test accuracy (%)",
                                        title=f"{title}: test accuracy vs {label}")
@@ -414,15 +495,28 @@ class CompareResult:
 
 
 def check_fits(contenders: Sequence[Contender], input_shape: Shape, num_classes: int,
-               what: str = "the run's") -> None:
-    """Every network must build for the run's images: a one-line error before any training."""
+               what: str = "the run's") -> dict[str, int]:
+    """Every network must build for the run's images: a one-line error before any training.
+    Returns each network's multiply-adds per image, by label."""
+    from nas.core.cost import totals
+
     shape = "x".join(map(str, input_shape))
+    flops = {}
     for c in contenders:
         try:
-            create_space(c.genome.space, **c.space_options).graph(
+            graph = create_space(c.genome.space, **c.space_options).graph(
                 c.genome, input_shape, num_classes)
         except ShapeError as e:
             raise NasError(f"{c.label} does not fit {what} images ({shape}): {e}") from None
+        flops[c.label] = totals(graph).flops
+    return flops
+
+
+def settings_budget(settings: Mapping[str, Any]) -> str:
+    """The budget of a comparison's settings as text (comparisons written before --budget
+    have only ``epochs``)."""
+    budget = settings.get("budget")
+    return str(budget["text"]) if budget else f"{settings['epochs']:g} epoch(s)"
 
 
 def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]] | None = None,
@@ -462,11 +556,12 @@ def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]] | None = 
     if duplicate is not None:
         raise NasError(f"--baselines names {duplicate!r} twice")
 
-    epochs = float(config.epochs if config.epochs is not None else search.epochs)
+    kind, value = (parse_budget(config.budget) if config.budget is not None
+                   else ("epochs", float(config.epochs if config.epochs is not None
+                                         else search.epochs)))
     recipe = resolve_recipe(search)
     seeds = [int(recipe["seed"]) + i for i in range(config.seeds)]
     data_spec = {"dataset": search.dataset, "data_dir": search.data_dir, "limit": search.limit}
-    budget = {"epochs": epochs}
     if recorded is not None:
         check_fits(contenders, *recorded)  # a misfit fails before the data are loaded
     data = data or load_data(search)
@@ -474,10 +569,12 @@ def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]] | None = 
         raise NasError(f"the data of run {run.name!r} changed: the search had "
                        f"{'x'.join(map(str, recorded[0]))} images in {recorded[1]} classes, "
                        f"now {data.summary()}")
-    check_fits(contenders, data.input_shape, data.num_classes, data.name)
+    flops = check_fits(contenders, data.input_shape, data.num_classes, data.name)
+    budgets = {c.label: contender_budget(kind, value, flops[c.label], int(recipe["batch_size"]))
+               for c in contenders}
 
     directory = run.path / COMPARE_DIR
-    jobs = plan(directory, contenders, recipe, budget, data_spec, seeds)
+    jobs = plan(directory, contenders, recipe, {}, data_spec, seeds, budgets=budgets)
     records: dict[str, dict[str, Any]] = {}
     for job in jobs:
         rec = load_result(job.result_path)
@@ -491,7 +588,7 @@ def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]] | None = 
 
     def finished(job: Retraining, out: dict[str, Any]) -> None:
         if "result" in out:  # the trainer's own outcome (ok, diverged, oom, error): final
-            rec = result_record(job, out, recipe, budget, data_spec)
+            rec = result_record(job, out, recipe, job.budget, data_spec)
             write_json(job.result_path, rec)
             records[job.key] = rec
         else:  # something outside the trainer raised: not stored, trained again next time
@@ -503,12 +600,14 @@ def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]] | None = 
         (directory / "results").mkdir(parents=True, exist_ok=True)
         ray_config = SearchConfig.from_dict({**search.to_dict(), "gpus": config.gpus,
                                              "address": config.address})
-        lost += retrain_on_ray(todo, data, recipe, epochs, ray_config, finished)
+        lost += retrain_on_ray(todo, data, recipe, ray_config, finished)
 
     rows = summarise(contenders, jobs, records, lost)
     settings = {
         "run": run.name, "space": search.space, "controller": search.controller,
-        "search_epochs": search.epochs, "epochs": epochs, "seeds": seeds,
+        "search_epochs": search.epochs, "epochs": value if kind == "epochs" else None,
+        "budget": {"kind": kind, "value": value, "text": budget_text(kind, value)},
+        "seeds": seeds,
         "top": config.top, "baselines": [label for label, _ in baselines],
         "space_options": {**search.space_options, **config.space_options},
         "recipe": recipe, "data": {**data_spec, "summary": data.summary()},
@@ -538,13 +637,15 @@ def markdown_report(rows: Sequence[Row], settings: Mapping[str, Any],
     lines = [
         f"# {s['run']}: found architectures against baselines", "",
         f"Every network below was trained from scratch on {s['data']['summary']} for "
-        f"{s['epochs']:g} epoch(s), seeds {', '.join(map(str, s['seeds']))}, with the search's "
+        f"{settings_budget(s)}, seeds {', '.join(map(str, s['seeds']))}, with the search's "
         f"recipe ({recipe.get('optimizer')}, lr {'auto' if lr is None else lr}, batch "
         f"{recipe.get('batch_size')}). *search val* is the child's validation accuracy in the "
         f"{s['space']} / {s['controller']} search ({s['search_epochs']:g} epoch(s)); *final "
         "val* and *test* come from this retraining (mean over seeds; ± is the sample standard "
         "deviation). FLOPs are multiply-adds per image; latency is the median batch-1 "
-        "inference time on the training device.", "",
+        "inference time on the training device; *train MACs* is the training compute "
+        "(multiply-adds per image x images seen) and *test %/TMAC* the test accuracy per "
+        "10^12 of them.", "",
         markdown_table(rows), "",
     ]
     failures = [(r.label, f) for r in rows for f in r.failures]
@@ -553,7 +654,8 @@ def markdown_report(rows: Sequence[Row], settings: Mapping[str, Any],
         lines += [f"- {label} {f}" for label, f in failures]
         lines.append("")
     titles = {"params": "test accuracy vs parameters", "flops": "test accuracy vs FLOPs",
-              "curves": "learning curves"}
+              "train_macs": "test accuracy vs training compute",
+              "latency_ms": "test accuracy vs inference latency", "curves": "learning curves"}
     for key, path in plots.items():
         lines += [f"![{titles[key]}]({path.name})", ""]
     return "\n".join(lines).rstrip()

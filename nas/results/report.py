@@ -307,7 +307,7 @@ def genome_table(genome: Genome) -> Table:
 def compare_section(run: RunDir, out: Path) -> Section | None:
     """The ``nas compare`` table and plots, if the run has been compared."""
     from nas.core.statefile import read_json
-    from nas.results.compare import COLUMNS, PLOTS, Row, table_cells
+    from nas.results.compare import COLUMNS, PLOTS, Row, settings_budget, table_cells
     from nas.results.runs import COMPARE_DIR
 
     directory = run.path / COMPARE_DIR
@@ -315,9 +315,9 @@ def compare_section(run: RunDir, out: Path) -> Section | None:
         return None
     summary = read_json(directory / "summary.json")
     s = summary["settings"]
-    rows = [Row(**row) for row in summary["rows"]]
+    rows = [Row(**row) for row in summary["rows"]]  # rows of older nas: the new fields None
     section = Section("Retrained against baselines (nas compare)")
-    section.text.append(f"Trained from scratch for {s['epochs']:g} epoch(s) on "
+    section.text.append(f"Trained from scratch for {settings_budget(s)} on "
                         f"{s['data']['summary']}, seeds {', '.join(map(str, s['seeds']))}; "
                         f"test accuracy is the mean ± sample standard deviation over seeds.")
     section.tables.append(Table(list(COLUMNS), [table_cells(r) for r in rows],

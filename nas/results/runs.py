@@ -1,18 +1,25 @@
-"""Reading a run's results: the run folder, its trials ranked, its input shape, and where
-``nas compare`` keeps what it retrained. Shared by export, compare and report."""
+"""A run as the result tools read it: its directory, its trials ranked, its data's shape.
+
+``nas export``, ``nas compare``, ``nas report`` and the Python API (:mod:`nas.api`) resolve a
+run (by name or directory) and its children here; :func:`run_input` gives a run's input shape
+and classes without loading its data.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nas.core.errors import NasError
 from nas.core.genome import Genome
-from nas.core.netgraph import Shape
 from nas.search.store import CONFIG, RunDir, TrialRecord, open_run_study, run_config
-from nas.training.checkpoint import load_checkpoint
 
-COMPARE_DIR = "compare"  # runs/<name>/compare/: what nas compare retrained
+if TYPE_CHECKING:
+    from nas.core.netgraph import Shape
+
+#: Where ``nas compare`` writes inside a run directory (nas.results.compare).
+COMPARE_DIR = "compare"
 
 
 def open_run(ref: str | Path, runs_dir: str | Path = "runs") -> RunDir:
@@ -57,6 +64,7 @@ def run_input(run: RunDir, fix: str | None = None) -> tuple[Shape, int]:
     shape, classes = config.input_shape, config.num_classes
     if shape is not None and classes is not None:
         return (int(shape[0]), int(shape[1]), int(shape[2])), int(classes)
+    from nas.training.checkpoint import load_checkpoint  # imports torch: only for old runs
     for path in sorted((run.path / COMPARE_DIR / "checkpoints").glob("*.pt")):
         try:
             ckpt = load_checkpoint(path, mmap=True)  # the metadata only, tensors unread

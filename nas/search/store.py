@@ -9,6 +9,8 @@ A run is a directory ``runs/<name>/``::
     summary.json   trials done, best accuracy, state: what ``nas runs`` lists without Optuna
     search.log     one line per event (start, child dispatched / finished, resume, stop)
     study.db       the Optuna study (SQLite), unless ``--storage URL`` names a database
+    artifacts/     the study's Optuna artifacts (each child's cell diagram or layer table),
+                   a FileSystemArtifactStore that optuna-dashboard shows beside the trials
     lock           held (``flock``) by the one process that writes the run
 
 The study holds one trial per child trained, whatever the controller: the genome as params
@@ -16,6 +18,10 @@ The study holds one trial per child trained, whatever the controller: the genome
 ``optuna.visualization`` work) and as a JSON user attr, every metric of the trainer's result
 as user attrs, the status and message, timings and where the child ran; the value is the
 validation accuracy (%). Only the search driver writes it.
+
+Optuna is imported by the functions that open a study, not at the top: ``nas runs`` reads
+only ``config.json`` and ``summary.json``, and importing Optuna (with numpy and its storages)
+costs 0.5-1 s of its start-up (bench/startup.py).
 
 The lock is an advisory ``flock`` on ``lock``: the kernel drops it when its process dies, even
 by ``kill -9``, so a stale lock can never block a resume; the pid written inside only names the
@@ -36,11 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import optuna
 import pydantic
-from optuna.distributions import BaseDistribution, CategoricalDistribution
-from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy.exc import SQLAlchemyError
 
 from nas.core import statefile
 from nas.core.errors import NasError
@@ -49,6 +51,10 @@ from nas.core.safe import check_dir
 from nas.core.statefile import read_json, write_json
 
 if TYPE_CHECKING:
+    import optuna
+    from optuna.distributions import BaseDistribution
+    from optuna.trial import FrozenTrial, TrialState
+
     from nas.core.space import Space
     from nas.search.config import SearchConfig
 
@@ -60,6 +66,11 @@ SUMMARY = "summary.json"
 LOG = "search.log"
 STUDY_DB = "study.db"
 LOCK = "lock"
+ARTIFACTS = "artifacts"
+
+#: Trial attrs that count things (parameters, multiply-adds, steps): recorded as integers,
+#: though the trainer's metrics carry them as floats (what controllers are told).
+COUNTS = ("params", "flops", "steps", "memory")
 
 #: ``status`` user attr of a trial whose child was cut off by a killed or stopped search; it
 #: is FAIL in Optuna's terms but is not a result: the genome is trained again on resume.
@@ -226,6 +237,13 @@ class RunDir:
         url = config.get("storage") if isinstance(config, dict) else None
         return str(url) if url else f"sqlite:///{(self.path / STUDY_DB).resolve()}"
 
+    def artifact_store(self) -> Any:
+        """The run's Optuna artifact store (``artifacts/``, a FileSystemArtifactStore)."""
+        from optuna.artifacts import FileSystemArtifactStore  # see the module docstring
+
+        (self.path / ARTIFACTS).mkdir(exist_ok=True)
+        return FileSystemArtifactStore(str(self.path / ARTIFACTS))
+
     def log_handler(self) -> logging.Handler:
         handler = logging.FileHandler(self.path / LOG)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -302,6 +320,8 @@ def open_storage(url: str, *, read_only: bool = False) -> optuna.storages.BaseSt
     ``read_only`` opens an SQLite file so that nothing can write it (a reader never creates a
     missing database, fills an empty file with tables, or changes a damaged one).
     """
+    import optuna  # here, not at the top: see the module docstring
+
     file = sqlite_file(url)
     if read_only and file is not None:
         if not file.is_file():
@@ -320,6 +340,8 @@ def open_storage(url: str, *, read_only: bool = False) -> optuna.storages.BaseSt
 
 def genome_distributions(space: Space) -> dict[str, BaseDistribution]:
     """One categorical distribution per decision, options in the space's order."""
+    from optuna.distributions import CategoricalDistribution  # see the module docstring
+
     return {d.name: CategoricalDistribution(d.options) for d in space.decisions}
 
 
@@ -341,6 +363,8 @@ def _first_line(e: BaseException) -> str:
 @contextlib.contextmanager
 def quiet_optuna() -> Iterator[None]:
     """Silence Optuna's per-trial INFO lines (the live view reports trials instead)."""
+    import optuna  # see the module docstring
+
     level = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
@@ -358,6 +382,7 @@ class RunStudy:
         self.distributions: dict[str, BaseDistribution] = (
             genome_distributions(space) if space is not None else {})
         self._open: dict[int, optuna.Trial] = {}  # trial number -> running trial
+        self.artifact_store: Any = None  # where finish() stores a trial's files; None: nowhere
         #: the number the next :meth:`start` will get (Optuna numbers a study's trials 0, 1, ...)
         self.next_number = len(study.get_trials(deepcopy=False))
 
@@ -371,6 +396,9 @@ class RunStudy:
         """The study ``name`` in ``url`` (or an Optuna storage object): ``create`` a new one,
         ``load`` an existing one, or either when both are true (a resume of a run killed
         before its study existed)."""
+        import optuna  # see the module docstring
+        from sqlalchemy.exc import SQLAlchemyError
+
         storage = open_storage(url, read_only=not create) if isinstance(url, str) else url
         with quiet_optuna():
             try:
@@ -415,24 +443,49 @@ class RunStudy:
         return trial.number
 
     def finish(self, number: int, *, state: TrialState, value: float | None,
-               attrs: Mapping[str, Any], curve: Sequence[float] = ()) -> None:
-        """Record a child's outcome: user attrs and its validation accuracy per epoch (as
-        intermediate values) first, then the state, in one final write.
+               attrs: Mapping[str, Any], curve: Sequence[float] = (),
+               artifacts: Sequence[Path] = ()) -> None:
+        """Record a child's outcome: user attrs (counts as integers), its validation accuracy
+        per epoch (as intermediate values) and its ``artifacts`` (files, uploaded to
+        :attr:`artifact_store` if there is one) first, then the state, in one final write.
+        A failed child is a FAIL trial without a value.
 
         A search killed between the two leaves the trial RUNNING, which a resume treats as
         interrupted: a trial is never finished without its attrs.
         """
+        from optuna.trial import TrialState  # see the module docstring
+
         trial = self._open.pop(number)
         for key, v in _jsonable(dict(attrs)).items():
+            if key in COUNTS and isinstance(v, float) and v.is_integer():
+                v = int(v)
             trial.set_user_attr(key, v)
         for step, acc in enumerate(curve, start=1):  # the learning curve, epoch by epoch
             if acc is not None and math.isfinite(acc):
                 trial.report(float(acc), step)
+        if self.artifact_store is not None:
+            self.upload(trial, artifacts)
         with quiet_optuna():
             self.study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
 
+    def upload(self, trial: optuna.Trial, paths: Sequence[Path]) -> None:
+        """Store ``paths`` as artifacts of the running ``trial``; a file that cannot be stored
+        is logged and skipped (a picture never stops a search)."""
+        from optuna.artifacts import upload_artifact  # see the module docstring
+
+        for path in paths:
+            try:
+                upload_artifact(artifact_store=self.artifact_store, file_path=str(path),
+                                study_or_trial=trial)
+            except Exception as e:  # a full disk, a removed file: the trial still counts
+                logging.getLogger("nas.search").warning(
+                    "trial %d: artifact %s not stored: %s", trial.number, path, e)
+
     def mark_interrupted(self, message: str) -> list[TrialRecord]:
         """Fail every RUNNING trial (its child was cut off); return them, oldest first."""
+        import optuna  # see the module docstring
+        from optuna.trial import TrialState
+
         running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         for frozen in running:
             trial = optuna.Trial(self.study, frozen._trial_id)
@@ -449,6 +502,8 @@ class RunStudy:
     def records(self) -> list[TrialRecord]:
         """Every trial, by number. A damaged study (a database or a trial that nas did not
         write) is one NasError line."""
+        from sqlalchemy.exc import SQLAlchemyError  # with Optuna: see the module docstring
+
         try:
             return [self._record(t) for t in self.study.get_trials(deepcopy=False)]
         except SQLAlchemyError as e:
@@ -459,6 +514,8 @@ class RunStudy:
                            f"{_first_line(e)}") from None
 
     def _record(self, t: FrozenTrial) -> TrialRecord:
+        from optuna.trial import TrialState  # see the module docstring
+
         attrs = dict(t.user_attrs)
         raw = attrs.get("genome")
         space = self.space.name if self.space is not None else "?"

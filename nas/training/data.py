@@ -167,6 +167,25 @@ def list_datasets() -> list[str]:
     return DATASETS.names()
 
 
+def describe_datasets() -> list[dict[str, str]]:
+    """Each registered dataset: its name and what it is (its loader's first docstring line),
+    for ``nas datasets``."""
+    rows = []
+    for name in DATASETS.names():
+        doc = (DATASETS.get(name).__doc__ or "").strip()
+        rows.append({"name": name, "summary": " ".join(doc.split("\n\n")[0].split())})
+    return rows
+
+
+def dataset_options() -> list[dict[str, object]]:
+    """The options every dataset takes (:func:`load_dataset`'s keywords): name, type and
+    default."""
+    import inspect
+
+    return [{"name": p.name, "type": str(p.annotation), "default": p.default}
+            for p in inspect.signature(load_dataset).parameters.values() if p.name != "name"]
+
+
 def cache_dir(override: str | Path | None = None) -> Path:
     """Where decoded arrays are cached: ``override``, else ``$NAS_CACHE_DIR``, else
     ``$XDG_CACHE_HOME/nas`` (``~/.cache/nas``)."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -349,6 +349,20 @@ def _call(hook: Callable[..., Any], *args: Any) -> Any:
 # --- genomes and checkpoints ----------------------------------------------------------------
 
 
+def build_child(genome: Genome, input_shape: Sequence[int], num_classes: int, seed: int,
+                space_options: Mapping[str, Any] | None = None) -> tuple[nn.Module, int]:
+    """``genome`` built for ``input_shape`` and ``num_classes``, its weights initialised from
+    ``seed``, and its multiply-adds per image (the cost model's, from the one description).
+    Raises what the space raises (a :class:`~nas.core.errors.ShapeError` for a misfit)."""
+    space = create_space(genome.space, **dict(space_options or {}))
+    genome = space.validate(genome)
+    graph = space.graph(genome, input_shape, num_classes)  # described once
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = space.module(graph)
+    return model, totals(graph).flops
+
+
 def train_genome(genome: Genome, data: DataSplits, recipe: Recipe, budget: Budget, *,
                  space_options: Mapping[str, Any] | None = None,
                  device: str | torch.device | None = None, evaluate_test: bool = False,
@@ -368,13 +382,9 @@ def train_genome(genome: Genome, data: DataSplits, recipe: Recipe, budget: Budge
     options = dict(space_options or {})
     dev = pick_device(device)
     try:
-        space = create_space(genome.space, **options)
-        genome = space.validate(genome)
-        graph = space.graph(genome, data.input_shape, data.num_classes)  # described once
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(recipe.seed)
-            model = space.module(graph)
-        flops = totals(graph).flops
+        genome = create_space(genome.space, **options).validate(genome)
+        model, flops = build_child(genome, data.input_shape, data.num_classes, recipe.seed,
+                                   options)
     except Exception as e:  # NasError (most often) or a builder's bug: the child fails alone
         return Result(status="error", message=f"{type(e).__name__}: {e}"[:500],
                       device=describe(dev))
