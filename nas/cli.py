@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from nas.core.errors import NasError
 
 COMMANDS = ("spaces", "baselines", "show", "search", "runs", "status", "benchmark", "train",
-            "export", "compare", "report")
+            "export", "compare", "report", "proxies")
 
 
 def build_parser() -> argparse.ArgumentParser:
