@@ -14,9 +14,10 @@ the gradient ones (a backward or two each), each writing its own score file; the
 then merged and one more ``nas proxies`` run reads everything back from the merged file (no
 recomputation), prints the table and draws a scatter plot per proxy into ``--out``.
 
-``--all`` then scores every one of the 15,625 cells with the cheap proxies into
-``<out>/nb201-cifar10-b64-s0.jsonl`` (first the data-free ones, then NASWOT), the cache a
-proxy-prefiltered search benchmark reads with :func:`nas.evaluators.proxies.read_scores`.
+``--all``: the cheap process goes on, once its cells are done, to score every one of the
+15,625 cells with the cheap proxies into ``<out>/nb201-cifar10-b64-s0.jsonl`` (first the
+data-free ones, then NASWOT), the cache a proxy-prefiltered search benchmark reads with
+:func:`nas.evaluators.proxies.read_scores`.
 Every run resumes from its score file, so an interrupted benchmark continues where it stopped.
 """
 
@@ -26,6 +27,7 @@ import argparse
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from nas.evaluators.proxies import append_scores, read_scores
@@ -51,6 +53,18 @@ def nas_proxies(args: argparse.Namespace, *extra: str) -> list[str]:
 
 def niced(argv: list[str]) -> list[str]:
     return ["nice", "-n", "10", *argv] if os.name == "posix" else argv
+
+
+def run_steps(steps: list[tuple[list[str], Path]], failed: list[str]) -> None:
+    """Run ``nas proxies`` steps one after another (niced, JSON output discarded, progress
+    and errors to each step's log); stop at the first that fails and name its log."""
+    for argv, log in steps:
+        with log.open("w") as err:
+            done = subprocess.run(niced([*argv, "--json"]), stdout=subprocess.DEVNULL,
+                                  stderr=err)
+        if done.returncode:
+            failed.append(str(log))
+            return
 
 
 def merge(sources: list[Path], target: Path) -> None:
@@ -88,26 +102,31 @@ def main() -> int:
                                out / f"{tag}-{args.cells}.jsonl")
 
     cells = ["--cells", str(args.cells)]
-    jobs = [subprocess.Popen(niced(nas_proxies(args, *cells, "--proxies", group, "--save",
-                                               str(path), "--json")),
-                             stdout=subprocess.DEVNULL, stderr=log.open("w"))
-            for group, path, log in ((CHEAP, cheap, out / f"{tag}-cheap.log"),
-                                     (GRADIENT, gradient, out / f"{tag}-grad.log"))]
-    if any(job.wait() for job in jobs):
-        sys.exit(f"a scoring run failed; see the logs in {out}")
+    cheap_steps = [(nas_proxies(args, *cells, "--proxies", CHEAP, "--save", str(cheap)),
+                    out / f"{tag}-cheap.log")]
+    if args.all:  # straight on: the cache does not wait for the gradient proxies
+        cheap_steps += [(nas_proxies(args, "--cells", "all", "--proxies", group, "--save",
+                                     str(cheap)), out / f"{tag}-all-{i}.log")
+                        for i, group in enumerate((DATA_FREE, CHEAP))]
+    gradient_steps = [(nas_proxies(args, *cells, "--proxies", GRADIENT, "--save",
+                                   str(gradient)), out / f"{tag}-grad.log")]
+    failed: list[str] = []
+    chains = [threading.Thread(target=run_steps, args=(steps, failed))
+              for steps in (cheap_steps, gradient_steps)]
+    for chain in chains:
+        chain.start()
+    for chain in chains:
+        chain.join()
+    if failed:
+        sys.exit(f"scoring failed; see {', '.join(failed)}")
     merge([cheap, gradient], merged)
     table = nas_proxies(args, *cells, "--proxies", f"{CHEAP},{GRADIENT}", "--save",
                         str(merged), "--plot-dir", str(out / f"{tag}-plots"))
     subprocess.run(table, check=True)
     print(f"scores: {merged}; plots: {out / f'{tag}-plots'}/")
-    print("command: " + " ".join(["nas", *table[3:]]))
-
     if args.all:
-        for group in (DATA_FREE, CHEAP):
-            subprocess.run(niced(nas_proxies(args, "--cells", "all", "--proxies", group,
-                                             "--save", str(cheap), "--json")),
-                           check=True, stdout=subprocess.DEVNULL)
         print(f"every cell, proxies {CHEAP}: {cheap}")
+    print("command: " + " ".join(["nas", *table[3:]]))
     return 0
 
 

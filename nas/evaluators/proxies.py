@@ -105,7 +105,7 @@ def compute(proxy: Proxy | str, model: nn.Module, batch: Split, seed: int = 0) -
     (and restored afterwards)."""
     proxy = get_proxy(proxy) if isinstance(proxy, str) else proxy
     device = _device(model)
-    batch = batch.to(device)
+    batch = _channels_last(batch.to(device))
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
@@ -120,10 +120,18 @@ def _device(model: nn.Module) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
+def _channels_last(batch: Split) -> Split:
+    """Images in channels_last layout: the CPU convolutions run ~1.5x faster in it (the
+    trainer uses it too)."""
+    if batch.x.dim() != 4:
+        return batch
+    return Split(batch.x.contiguous(memory_format=torch.channels_last), batch.y)
+
+
 def _scratch(model: nn.Module) -> nn.Module:
     """A copy to score: in-place activations off (so a layer's output is still the value its
-    hooks saw), train mode, no stale gradients."""
-    net = copy.deepcopy(model)
+    hooks saw), train mode, no stale gradients, 4-d weights in channels_last layout."""
+    net = copy.deepcopy(model).to(memory_format=torch.channels_last)
     for m in net.modules():
         if hasattr(m, "inplace"):  # nn.ReLU(inplace=True) and the other activations
             setattr(m, "inplace", False)  # noqa: B010 (mypy: Module has no "inplace")
@@ -182,7 +190,7 @@ def synflow(model: nn.Module, batch: Split, seed: int = 0) -> float:
     with torch.no_grad():
         for p in net.parameters():
             p.abs_()
-    ones = torch.ones((1, *batch.x.shape[1:]), dtype=torch.float64, device=batch.x.device)
+    ones = torch.ones_like(batch.x[:1], dtype=torch.float64)  # (1, C, H, W), same layout
     weights = [m.weight for m in _layers(net)]
     r = net(ones).sum()  # R
     grads = torch.autograd.grad(r, weights, allow_unused=True)
@@ -307,11 +315,14 @@ def naswot(model: nn.Module, batch: Split, seed: int = 0) -> float:
     kernel = torch.zeros((n, n), dtype=torch.float64, device=batch.x.device)
 
     def add_codes(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
-        s = inputs[0].detach().reshape(n, -1).gt(0)  # (N, D) codes
-        d = s.shape[1]
+        units = inputs[0].detach()
+        if units.dim() == 4 and units.is_contiguous(memory_format=torch.channels_last):
+            units = units.permute(0, 2, 3, 1)  # (N, H, W, C): memory order, no copy
+        units = units.reshape(n, -1)  # (N, D); the order of the units does not change K
+        d = units.shape[1]
         # +-1 codes: s s^T = D - 2 d_H. Integer sums stay exact in float32 up to 2^24.
         dtype = torch.float32 if d <= 2**24 else torch.float64
-        s = s.to(dtype).mul_(2).sub_(1)
+        s = torch.where(units > 0, 1.0, -1.0).to(dtype)
         kernel.add_(((s @ s.T + d) / 2).double())
 
     handles = [m.register_forward_hook(add_codes) for m in net.modules()
