@@ -8,11 +8,12 @@ Scores ``--cells`` random cells (seed 0) of the benchmark's own network (16 chan
 per stage: the network the table's accuracies are for) on one minibatch of 64 images of the
 shared CIFAR-10 (``../shared/data/cifar10``, read as ``imagefolder``), with every registered
 proxy, and prints ``nas proxies``'s table: Spearman's rho, Kendall's tau and top-10% precision
-against the table, and seconds per cell (wall-clock and CPU). The work runs as two niced
-one-thread ``nas proxies`` processes at once, the cheap proxies (data-free, one forward) and
-the gradient ones (a backward or two each), each writing its own score file; the two files are
-then merged and one more ``nas proxies`` run reads everything back from the merged file (no
-recomputation), prints the table and draws a scatter plot per proxy into ``--out``.
+against the table, and seconds per cell (wall-clock and CPU). The work runs as three niced
+one-thread ``nas proxies`` processes at once, the cheap proxies (data-free, one forward), the
+gradient ones (a backward each) and GraSP (a Hessian-vector product), each writing its own
+score file; the files are then merged and one more ``nas proxies`` run reads everything back
+from the merged file (no recomputation), prints the table and draws a scatter plot per proxy
+into ``--out``.
 
 ``--all``: the cheap process goes on, once its cells are done, to score every one of the
 15,625 cells with the cheap proxies into ``<out>/nb201-cifar10-b64-s0.jsonl`` (first the
@@ -36,7 +37,8 @@ from nas.training.data import cache_dir
 ROOT = Path(__file__).resolve().parents[1]
 CIFAR_DIR = ROOT.parent / "shared" / "data" / "cifar10"
 CHEAP = "synflow,naswot,params,flops"  # data-free or one forward pass
-GRADIENT = "jacob_cov,snip,grad_norm,fisher,grasp"  # one or two backward passes each
+GRADIENT = "jacob_cov,snip,grad_norm,fisher"  # one backward pass each
+HESSIAN = "grasp"  # a Hessian-vector product: as much work as the four above together
 DATA_FREE = "synflow,params,flops"  # the first pass of --all: milliseconds per cell
 
 
@@ -98,8 +100,9 @@ def main() -> int:
     out = args.out or cache_dir() / "proxies"
     out.mkdir(parents=True, exist_ok=True)
     tag = f"nb201-cifar10-b{args.batch_size}-s{args.seed}" + ("-quick" if args.quick else "")
-    cheap, gradient, merged = (out / f"{tag}.jsonl", out / f"{tag}-grad.jsonl",
-                               out / f"{tag}-{args.cells}.jsonl")
+    cheap, gradient, hessian, merged = (out / f"{tag}.jsonl", out / f"{tag}-grad.jsonl",
+                                        out / f"{tag}-grasp.jsonl",
+                                        out / f"{tag}-{args.cells}.jsonl")
 
     cells = ["--cells", str(args.cells)]
     cheap_steps = [(nas_proxies(args, *cells, "--proxies", CHEAP, "--save", str(cheap)),
@@ -110,17 +113,19 @@ def main() -> int:
                         for i, group in enumerate((DATA_FREE, CHEAP))]
     gradient_steps = [(nas_proxies(args, *cells, "--proxies", GRADIENT, "--save",
                                    str(gradient)), out / f"{tag}-grad.log")]
+    hessian_steps = [(nas_proxies(args, *cells, "--proxies", HESSIAN, "--save",
+                                  str(hessian)), out / f"{tag}-grasp.log")]
     failed: list[str] = []
     chains = [threading.Thread(target=run_steps, args=(steps, failed))
-              for steps in (cheap_steps, gradient_steps)]
+              for steps in (cheap_steps, gradient_steps, hessian_steps)]
     for chain in chains:
         chain.start()
     for chain in chains:
         chain.join()
     if failed:
         sys.exit(f"scoring failed; see {', '.join(failed)}")
-    merge([cheap, gradient], merged)
-    table = nas_proxies(args, *cells, "--proxies", f"{CHEAP},{GRADIENT}", "--save",
+    merge([cheap, gradient, hessian], merged)
+    table = nas_proxies(args, *cells, "--proxies", f"{CHEAP},{GRADIENT},{HESSIAN}", "--save",
                         str(merged), "--plot-dir", str(out / f"{tag}-plots"))
     subprocess.run(table, check=True)
     print(f"scores: {merged}; plots: {out / f'{tag}-plots'}/")

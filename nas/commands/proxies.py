@@ -39,7 +39,10 @@ TOP_FRACTION = 0.1  # top-10% precision
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "proxies", help="score random cells with zero-cost proxies; correlate with a table",
-        description=__doc__.split("\n\n")[2].replace("\n", " ") if __doc__ else None,
+        description="Score random genomes of a space with zero-cost proxies (networks at "
+        "initialisation, one seeded minibatch of the training images) and, where a table of "
+        "trained accuracies exists for the space, rank-correlate each proxy, the params and "
+        "flops baselines and a rank combination with it.",
         epilog=examples(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--space", default="nasbench201", help="the space (default nasbench201)")
     p.add_argument("--space-option", action="append", metavar="KEY=VALUE",
