@@ -16,8 +16,8 @@ from the merged file (no recomputation), prints the table and draws a scatter pl
 into ``--out``.
 
 ``--all``: the cheap process goes on, once its cells are done, to score every one of the
-15,625 cells with the cheap proxies into ``<out>/nb201-cifar10-b64-s0.jsonl`` (first the
-data-free ones, then NASWOT), the cache a proxy-prefiltered search benchmark reads with
+15,625 cells with the cheap proxies into ``<out>/nb201-cifar10-b64-s0.jsonl`` (first MeCo and
+the data-free ones, then NASWOT), the cache a proxy-prefiltered search benchmark reads with
 :func:`nas.evaluators.proxies.read_scores`.
 Every run resumes from its score file, so an interrupted benchmark continues where it stopped.
 """
@@ -36,10 +36,10 @@ from nas.training.data import cache_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 CIFAR_DIR = ROOT.parent / "shared" / "data" / "cifar10"
-CHEAP = "synflow,naswot,params,flops"  # data-free or one forward pass
+CHEAP = "meco,synflow,naswot,params,flops"  # one image, data-free, or one forward pass
 GRADIENT = "jacob_cov,snip,grad_norm,fisher"  # one backward pass each
 HESSIAN = "grasp"  # a Hessian-vector product: as much work as the four above together
-DATA_FREE = "synflow,params,flops"  # the first pass of --all: milliseconds per cell
+FIRST = "meco,synflow,params,flops"  # the first pass of --all: a tenth of a second a cell
 
 
 def nas_proxies(args: argparse.Namespace, *extra: str) -> list[str]:
@@ -110,7 +110,7 @@ def main() -> int:
     if args.all:  # straight on: the cache does not wait for the gradient proxies
         cheap_steps += [(nas_proxies(args, "--cells", "all", "--proxies", group, "--save",
                                      str(cheap)), out / f"{tag}-all-{i}.log")
-                        for i, group in enumerate((DATA_FREE, CHEAP))]
+                        for i, group in enumerate((FIRST, CHEAP))]
     gradient_steps = [(nas_proxies(args, *cells, "--proxies", GRADIENT, "--save",
                                    str(gradient)), out / f"{tag}-grad.log")]
     hessian_steps = [(nas_proxies(args, *cells, "--proxies", HESSIAN, "--save",

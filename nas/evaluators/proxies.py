@@ -337,6 +337,46 @@ def naswot(model: nn.Module, batch: Split, seed: int = 0) -> float:
     return float(logdet) if float(sign) > 0 else -math.inf
 
 
+@register_proxy("meco", "sum over layers of the smallest eigenvalue of the correlation of "
+                        "one image's channels")
+def meco(model: nn.Module, batch: Split, seed: int = 0) -> float:
+    """MeCo (Jiang et al., "MeCo: Zero-shot NAS with one data and single forward pass via
+    minimum eigenvalue of correlation", NeurIPS 2023).
+
+    One forward pass of one image (the batch's first). For every layer's output feature map
+    ``f`` (C x H x W, as C rows of H*W values), its Pearson correlation matrix ``P(f)`` (C x C;
+    an entry that is not finite, where a channel is constant, counts as 0), and
+    ``S = sum_layers lambda_min(P(f))``. The smallest eigenvalue bounds how fast a wide network
+    trains and how well it generalises; a layer whose channels are redundant scores near 0.
+    The layers are the network's leaf modules (convolutions, batch norms, activations, pools;
+    outputs that are not feature maps, such as the logits, have one value per row and count
+    0), which is the reference's hook on every module, less its containers: a compiled
+    network calls only its leaves.
+    """
+    net = _scratch(model)  # train mode, as the reference: batch norm over one image's pixels
+    total = torch.zeros((), dtype=torch.float64)
+
+    def add_layer(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
+        nonlocal total
+        if not isinstance(output, Tensor) or output.dim() < 2:
+            return
+        f = output[0].detach().reshape(output.shape[1], -1).double()  # (C, H*W)
+        if f.shape[1] < 2:  # one value per channel: no correlation
+            return
+        corr = torch.nan_to_num(torch.corrcoef(f), nan=0.0, posinf=0.0, neginf=0.0)
+        total += torch.linalg.eigvalsh(corr)[0].cpu()  # ascending: the smallest
+
+    handles = [m.register_forward_hook(add_layer) for m in net.modules()
+               if not list(m.children())]
+    try:
+        with torch.no_grad():
+            net(batch.x[:1])
+    finally:
+        for h in handles:
+            h.remove()
+    return float(total)
+
+
 @register_proxy("params", "parameters (baseline: the cost model's exact count)", kind="cost")
 def params(model: nn.Module, batch: Split, seed: int = 0) -> float:
     """The number of parameters, the baseline every proxy must beat. It equals the exact cost
