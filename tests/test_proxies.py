@@ -155,6 +155,32 @@ def test_jacob_cov_and_naswot_match_numpy(tiny) -> None:
     assert px.compute("naswot", net, batch) == pytest.approx(np.linalg.slogdet(kernel)[1])
 
 
+def test_meco_matches_numpy() -> None:
+    """A 3x3 image, a 2x2 convolution to 3 channels, ReLU, a linear head: MeCo sums, over the
+    conv's and the ReLU's feature maps of the first image, the smallest eigenvalue of the
+    3x3 channel correlation matrix (a constant channel's correlations count 0)."""
+    rng = np.random.default_rng(1)
+    w = rng.normal(size=(3, 1, 2, 2))
+    w[2] = -np.abs(w[2])  # channel 2 is negative everywhere on a positive image: ReLU kills it
+    net = nn.Sequential(nn.Conv2d(1, 3, 2, bias=False), nn.ReLU(), nn.Flatten(),
+                        nn.Linear(12, 4)).double()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.from_numpy(w))
+    x = np.abs(rng.normal(size=(2, 1, 3, 3)))
+    conv = np.array([[[(w[c, 0] * x[0, 0, i:i + 2, j:j + 2]).sum() for j in range(2)]
+                      for i in range(2)] for c in range(3)]).reshape(3, 4)
+
+    def smallest(f: np.ndarray) -> float:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = np.nan_to_num(np.corrcoef(f), nan=0.0)
+        return float(np.linalg.eigvalsh(corr)[0])
+
+    expected = smallest(conv) + smallest(np.maximum(conv, 0))
+    assert smallest(np.maximum(conv, 0)) == pytest.approx(0.0, abs=1e-12)  # the dead channel
+    score = px.compute("meco", net, batch_of(x, np.zeros(2, int)))
+    assert score == pytest.approx(expected, rel=1e-9)
+
+
 def test_degenerate_scores_rank_last() -> None:
     """A network whose output ignores its input: jacob_cov NaN, naswot -inf; both rank below
     every finite score."""
@@ -164,6 +190,8 @@ def test_degenerate_scores_rank_last() -> None:
     assert px.compute("naswot", net, batch) == -math.inf
     assert px.ranks([math.nan, 0.5, -math.inf, 2.0]).tolist() == [1.5, 3.0, 1.5, 4.0]
     assert px.rank_aggregate({"a": [1, 2, 3], "b": [3, 1, 2]}) == [2.0, 1.5, 2.5]
+    assert px.rank_aggregate({"a": [1, 2, 3], "b": [3, 1, 2]}, {"a": 3, "b": 1}) == \
+        [1.5, 1.75, 2.75]
 
 
 # --- determinism and the networks of every space --------------------------------------------
@@ -219,6 +247,13 @@ def test_unknown_proxy_and_bad_batch_are_clear_errors() -> None:
         px.parse_proxies("synflw")
     with pytest.raises(NasError, match="named twice"):
         px.parse_proxies("snip,snip")
+    weights = px.parse_combination("meco:4, synflow")
+    assert weights == {"meco": 4.0, "synflow": 1.0}
+    assert px.combination_name(weights) == "rank(4*meco+synflow)"
+    for bad, why in (("meco:0", "positive"), ("meco:x", "positive"), ("meco,meco", "twice"),
+                     ("mecco:2", "unknown proxy")):
+        with pytest.raises(NasError, match=why):
+            px.parse_combination(bad)
     digits = load_dataset("digits")
     with pytest.raises(NasError, match="at least 2 images"):
         px.sample_batch(digits, 1)
@@ -248,15 +283,16 @@ def test_nas_proxies_on_real_cifar10(tmp_path: Path, monkeypatch, capsys) -> Non
     argv = ["proxies", "--space", "nasbench201", "--space-option", "channels=4",
             "--space-option", "cells_per_stage=1", "--dataset", "imagefolder", "--data-dir",
             str(CIFAR_DIR), "--limit", "100", "--cells", "5", "--batch-size", "16",
-            "--proxies", "synflow,naswot,params", "--plot-dir", str(tmp_path / "plots"),
+            "--proxies", "synflow,naswot,params", "--combine", "synflow:2,naswot",
+            "--plot-dir", str(tmp_path / "plots"),
             "--save", str(tmp_path / "scores.jsonl"), "--json"]
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["cells"] == 5 and len(out["scores"]) == 5
-    assert set(out["proxies"]) == {"synflow", "naswot", "params", "rank(synflow+naswot)"}
+    assert set(out["proxies"]) == {"synflow", "naswot", "params", "rank(2*synflow+naswot)"}
     assert all(-1 <= row["spearman"] <= 1 for row in out["proxies"].values())
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
-        "naswot.png", "params.png", "rank_synflow_naswot.png", "synflow.png"]
+        "naswot.png", "params.png", "rank_2_synflow_naswot.png", "synflow.png"]
     settings, rows = px.read_scores(tmp_path / "scores.jsonl")
     assert settings["batch_size"] == 16 and len(rows) == 5
 

@@ -10,10 +10,10 @@ minibatch of the training split, and, where a table of trained accuracies exists
 (NAS-Bench-201 ships one), prints for each proxy Spearman's rho and Kendall's tau against the
 table, the top-10% precision (the share of the proxy's top tenth that is in the table's top
 tenth) and the seconds per cell, with the parameter count and multiply-adds as baselines and a
-combination (the mean of the ranks of ``--combine``) beside them. Without a table it prints
-the scores. ``--plot-dir`` writes a scatter plot per proxy; ``--save FILE`` keeps every cell's
-scores in a JSON-lines file and takes back the cells it already has (resume, or re-plot);
-``--cells all`` scores every cell of the table.
+combination (the weighted mean of the ranks of ``--combine``) beside them. Without a table it
+prints the scores. ``--plot-dir`` writes a scatter plot per proxy; ``--save FILE`` keeps every
+cell's scores in a JSON-lines file and takes back the cells it already has (resume, or
+re-plot); ``--cells all`` scores every cell of the table.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--proxies", default=None, metavar="LIST",
                    help="comma-separated proxies (default: all registered)")
     p.add_argument("--combine", default=None, metavar="LIST",
-                   help="proxies whose mean rank is reported as a combination (default "
+                   help="proxies whose weighted mean rank is reported as a combination, "
+                        "each NAME[:WEIGHT] (default "
                         f"{DEFAULT_COMBINATION} when they are scored; 'none' for none)")
     p.add_argument("--table", default=None, metavar="FILE",
                    help="CSV with columns arch,test_accuracy (default: the table that ships "
@@ -96,7 +97,7 @@ class Row:
     top: float  # top-10% precision
     seconds: float  # per cell: building the network plus this proxy (or its members)
     cpu: float  # the same in CPU seconds (fairer on a shared machine)
-    members: list[str] = field(default_factory=list)  # a combination's proxies
+    members: dict[str, float] = field(default_factory=dict)  # a combination's weights
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"spearman": self.spearman, "kendall": self.kendall,
@@ -175,16 +176,16 @@ def run(args: argparse.Namespace) -> int:
 # --- choosing and scoring cells -------------------------------------------------------------
 
 
-def _combination(text: str | None, names: list[str]) -> list[str]:
+def _combination(text: str | None, names: list[str]) -> dict[str, float]:
     from nas.core.errors import NasError
-    from nas.evaluators.proxies import parse_proxies
+    from nas.evaluators.proxies import parse_combination
 
     if text is None:
-        default = DEFAULT_COMBINATION.split(",")
-        return default if set(default) <= set(names) else []
+        default = parse_combination(DEFAULT_COMBINATION)
+        return default if set(default) <= set(names) else {}
     if text.strip().lower() == "none":
-        return []
-    members = parse_proxies(text)
+        return {}
+    members = parse_combination(text)
     missing = [m for m in members if m not in names]
     if missing:
         raise NasError(f"--combine {text}: {', '.join(missing)} not among --proxies")
@@ -329,27 +330,26 @@ def correlation(scores: Any, accuracies: Any) -> tuple[float, float, float]:
     return rho, tau, top_precision(scores, acc)
 
 
-def _correlations(cells: list[Cell], names: list[str], combine: list[str]) -> list[Row]:
-    from nas.evaluators.proxies import rank_aggregate
+def _correlations(cells: list[Cell], names: list[str],
+                  combine: dict[str, float]) -> list[Row]:
+    from nas.evaluators.proxies import combination_name, rank_aggregate
 
     accuracies = [c.accuracy for c in cells]
     seconds, cpu = _seconds(cells, names, "seconds"), _seconds(cells, names, "cpu")
     rows = [Row(name, *correlation([c.scores[name] for c in cells], accuracies),
                 seconds[name], cpu[name]) for name in names]
     if combine:
-        combined = rank_aggregate({n: [c.scores[n] for c in cells] for n in combine})
+        combined = rank_aggregate({n: [c.scores[n] for c in cells] for n in combine},
+                                  combine)
+        name = combination_name(combine)
         for cell, value in zip(cells, combined):
-            cell.scores[_combo_name(combine)] = value
-        rows.append(Row(_combo_name(combine), *correlation(combined, accuracies),
+            cell.scores[name] = value
+        rows.append(Row(name, *correlation(combined, accuracies),
                         _members(seconds, combine), _members(cpu, combine), combine))
     return rows
 
 
-def _combo_name(members: list[str]) -> str:
-    return "rank(" + "+".join(members) + ")"
-
-
-def _members(seconds: dict[str, float], members: list[str]) -> float:
+def _members(seconds: dict[str, float], members: dict[str, float]) -> float:
     """A combination's seconds per cell: one build, and each member."""
     return seconds["build"] + sum(seconds[n] - seconds["build"] for n in members)
 

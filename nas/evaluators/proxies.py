@@ -351,7 +351,8 @@ def meco(model: nn.Module, batch: Split, seed: int = 0) -> float:
     The layers are the network's leaf modules (convolutions, batch norms, activations, pools;
     outputs that are not feature maps, such as the logits, have one value per row and count
     0), which is the reference's hook on every module, less its containers: a compiled
-    network calls only its leaves.
+    network calls only its leaves. In train mode, as the reference: batch norm normalises
+    over the image's positions (over a 1x1 map it keeps its initial statistics).
     """
     net = _scratch(model)  # train mode, as the reference: batch norm over one image's pixels
     total = torch.zeros((), dtype=torch.float64)
@@ -366,8 +367,16 @@ def meco(model: nn.Module, batch: Split, seed: int = 0) -> float:
         corr = torch.nan_to_num(torch.corrcoef(f), nan=0.0, posinf=0.0, neginf=0.0)
         total += torch.linalg.eigvalsh(corr)[0].cpu()  # ascending: the smallest
 
+    def one_value(module: nn.Module, inputs: tuple[Tensor, ...]) -> None:
+        # A batch norm that would see one value per channel (a 1x1 map of one image) cannot
+        # use batch statistics: it uses its initial running ones, as in eval mode.
+        x = inputs[0]
+        module.train(x.numel() > x.shape[1])
+
     handles = [m.register_forward_hook(add_layer) for m in net.modules()
                if not list(m.children())]
+    handles += [m.register_forward_pre_hook(one_value) for m in net.modules()
+                if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     try:
         with torch.no_grad():
             net(batch.x[:1])
@@ -438,14 +447,42 @@ def ranks(scores: Sequence[float]) -> np.ndarray:
     return np.asarray(rankdata(values, method="average"), dtype=np.float64)
 
 
-def rank_aggregate(columns: Mapping[str, Sequence[float]]) -> list[float]:
-    """A combination of proxies over a pool: the mean of each proxy's rank (1 = worst), per
-    network. Scale-free (a proxy in log units and one in raw counts weigh the same) and needs
-    the pool, as a prefilter has it."""
+def parse_combination(text: str) -> dict[str, float]:
+    """``"meco:4,synflow"`` -> {"meco": 4.0, "synflow": 1.0}: proxies and their weights in a
+    rank combination (weight 1 when not given)."""
+    weights: dict[str, float] = {}
+    for part in text.split(","):
+        name, _, weight = part.strip().partition(":")
+        try:
+            w = float(weight) if weight else 1.0
+        except ValueError:
+            w = math.nan
+        if not math.isfinite(w) or w <= 0:
+            raise NasError(f"combination {text!r}: the weight of {name!r} must be a positive "
+                           f"number, got {weight!r}")
+        if name in weights:
+            raise NasError(f"combination {text!r}: {name!r} is named twice")
+        weights[name] = w
+    parse_proxies(",".join(weights))  # unknown names list the known ones
+    return weights
+
+
+def combination_name(weights: Mapping[str, float]) -> str:
+    """``{"meco": 4, "synflow": 1}`` -> ``rank(4*meco+synflow)``."""
+    terms = (n if w == 1 else f"{w:g}*{n}" for n, w in weights.items())
+    return "rank(" + "+".join(terms) + ")"
+
+
+def rank_aggregate(columns: Mapping[str, Sequence[float]],
+                   weights: Mapping[str, float] | None = None) -> list[float]:
+    """A combination of proxies over a pool: the weighted mean of each proxy's rank (1 =
+    worst; equal weights by default), per network. Scale-free (a proxy in log units and one
+    in raw counts weigh the same) and needs the pool, as a prefilter has it."""
     if not columns:
         raise NasError("a combination needs at least one proxy")
+    w = np.asarray([1.0 if weights is None else float(weights[n]) for n in columns])
     stacked = np.stack([ranks(v) for v in columns.values()])  # (proxies, networks)
-    return stacked.mean(axis=0).tolist()
+    return (w @ stacked / w.sum()).tolist()
 
 
 # --- score files --------------------------------------------------------------------------
