@@ -19,8 +19,13 @@ input has a singular NASWOT kernel, log-determinant ``-inf``) ranks below every 
 
 The pieces a search needs: :func:`sample_batch` (a seeded minibatch of a
 :class:`~nas.training.data.DataSplits`), :func:`build_network` (a genome's network with
-weights from a seed), :func:`score_genome` (several proxies of one genome), and
-:func:`rank_aggregate` (a combination: the mean of the proxies' ranks over a pool).
+weights from a seed), :func:`score_genome` (several proxies of one genome),
+:func:`rank_aggregate` (a combination: the weighted mean of the proxies' ranks over a pool,
+weights from :func:`parse_combination`), and score files (:func:`append_scores`,
+:func:`read_scores`: JSON lines, one genome each, resumable).
+
+On 1,000 random NAS-Bench-201 cells (CIFAR-10, ``bench/proxies.py``) MeCo ranks best (Spearman
+0.92), then synflow and NASWOT (0.80), then the parameter count (0.75); see ``nas proxies``.
 """
 
 from __future__ import annotations
