@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from nas.core.errors import NasError
 
 COMMANDS = ("spaces", "baselines", "controllers", "evaluators", "datasets", "show", "search",
-            "runs", "status", "dashboard", "benchmark", "train", "export", "compare", "report")
+            "runs", "status", "dashboard", "benchmark", "proxies", "train", "export", "compare",
+            "report")
 
 
 def build_parser() -> argparse.ArgumentParser:
