@@ -18,6 +18,7 @@ EXAMPLES = """examples:
   nas search --space nasnet --controller rl --dataset cifar10 --gpus 8 --trials 500
   nas search --space resnet --time-budget 2h --cost flops --cost-target 3e8
   nas search --resume nasnet-rl-20250101-120000 # after Ctrl-C, kill -9 or a crash
+  nas search --space nasbench201 --method gdas --dataset cifar10 --trials 5  # weight sharing
 """
 
 
@@ -42,6 +43,11 @@ def add_parser(sub: Any) -> None:
                            "look-up)")
     what.add_argument("--evaluator-option", action="append", metavar="KEY=VALUE",
                       help="an evaluator option, e.g. table=my.csv (repeatable)")
+    what.add_argument("--method", metavar="M",
+                      help="weight sharing with the supernet evaluator (implies --evaluator "
+                           "supernet): spos (train on random paths, then any controller "
+                           "searches), enas (with --controller rl), darts or gdas (derive a "
+                           "cell); see `nas evaluators`")
     what.add_argument("--dataset", help="digits (default, offline), cifar10 or imagefolder")
     what.add_argument("--data-dir", help="where the dataset lives")
     what.add_argument("--epochs", type=float, help="training epochs per child; default 2")
@@ -104,6 +110,21 @@ def _recipe(text: str | None) -> dict[str, Any] | None:
     return recipe
 
 
+def _evaluator(args: argparse.Namespace) -> dict[str, Any]:
+    """``--evaluator`` and its options; ``--method M`` is the supernet evaluator's method."""
+    options = parse_options(args.evaluator_option) if args.evaluator_option else None
+    evaluator = args.evaluator
+    if args.method is not None:
+        if evaluator not in (None, "supernet"):
+            raise NasError(f"--method {args.method} is a method of the supernet evaluator, "
+                           f"not of --evaluator {evaluator}: drop one of them")
+        if options and options.get("method", args.method) != args.method:
+            raise NasError(f"--method {args.method} and --evaluator-option "
+                           f"method={options['method']} disagree: give one of them")
+        evaluator, options = "supernet", {**(options or {}), "method": args.method}
+    return {"evaluator": evaluator, "evaluator_options": options}
+
+
 def flags(args: argparse.Namespace) -> dict[str, Any]:
     """The SearchConfig fields given on the command line (None: not given)."""
     from nas.search.config import parse_duration
@@ -114,9 +135,7 @@ def flags(args: argparse.Namespace) -> dict[str, Any]:
         "data_dir": args.data_dir, "epochs": args.epochs, "seed": args.seed,
         "space_options": parse_options(args.space_option) if args.space_option else None,
         "controller_options": parse_options(args.option) if args.option else None,
-        "evaluator": args.evaluator,
-        "evaluator_options": (parse_options(args.evaluator_option)
-                              if args.evaluator_option else None),
+        **_evaluator(args),
         "recipe": _recipe(args.recipe), "cost": cost, "cost_target": args.cost_target,
         "early_stop": args.early_stop, "limit": args.limit, "storage": args.storage,
         "trials": args.trials,
@@ -150,6 +169,11 @@ def main(args: argparse.Namespace) -> int:
         json.dump(run.summary(top=args.top), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
+    if run.config.get("evaluator") == "supernet":  # a degenerate derived cell: say so
+        from nas.evaluators.supernet import collapse_lines
+
+        for line in collapse_lines(run.trials):
+            console.print(line, style="yellow", soft_wrap=True)
     console.print(f"run: {run.path}   (nas status {run.name}"
                   + (f" --runs-dir {args.runs_dir}" if args.runs_dir != "runs" else "") + ")",
                   soft_wrap=True)

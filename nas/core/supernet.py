@@ -331,6 +331,9 @@ class Supernet(nn.Module, ABC):
     :meth:`path`, :meth:`fixed_state_dict` and :meth:`genome_from_weights`."""
 
     space_name: ClassVar[str]  # the space this supernet is for
+    #: whether :meth:`forward` takes :class:`AllPaths` and :class:`HardPath` weights (what
+    #: DARTS and GDAS need); a supernet that runs single paths only sets it False
+    weighted: ClassVar[bool] = True
 
     def __init__(self, space: Space, input_shape: Sequence[int] = (3, 32, 32),
                  num_classes: int = 10, partial_channels: int = 1) -> None:
@@ -459,9 +462,10 @@ def register_supernet(cls: type[Supernet]) -> type[Supernet]:
     return cls
 
 
-def supernet_spaces() -> list[str]:
-    """Names of the spaces that have a supernet."""
-    return sorted(SUPERNETS.names())
+def supernet_spaces(weighted: bool = False) -> list[str]:
+    """Names of the spaces that have a supernet (``weighted``: one that takes all-paths and
+    hard-path weights, :attr:`Supernet.weighted`)."""
+    return sorted(n for n in SUPERNETS.names() if not weighted or SUPERNETS.get(n).weighted)
 
 
 @contextmanager

@@ -7,6 +7,8 @@ knows which evaluator it drives; controllers never know either.
 
 - ``train`` (:mod:`nas.evaluators.scratch`): trains each child from scratch on Ray workers.
 - ``table`` (:mod:`nas.evaluators.table`): looks the child up in a table of published results.
+- ``supernet`` (:mod:`nas.evaluators.supernet`): scores the child's path through one
+  weight-sharing supernet (SPOS, ENAS, DARTS, GDAS).
 
 The protocol is asynchronous, as children are: the loop :meth:`~Evaluator.submit` s jobs while
 the evaluator has room (:meth:`~Evaluator.idle`), and :meth:`~Evaluator.wait` returns the ones
@@ -126,6 +128,7 @@ class Context:
     resources: Resources = field(default_factory=Resources)
     early_stop: str | None = None  # one of nas.core.objective.PRUNERS, or None
     metrics: tuple[str, ...] = ()  # metrics the run needs besides accuracy (costs)
+    controller: str | None = None  # the run's controller (a method may need a particular one)
     workdir: Path | None = None  # where the evaluator may keep files; None: memory only
     #: tell the run what a long phase is doing (e.g. "supernet epoch 3/50, loss 1.23"): the
     #: live view shows it and search.log keeps it; the search sets it, a no-op otherwise
@@ -291,7 +294,7 @@ class NoOptions:
 
 
 EVALUATORS: Registry[type[Evaluator]] = Registry(
-    "evaluator", ("nas.evaluators.scratch", "nas.evaluators.table"))
+    "evaluator", ("nas.evaluators.scratch", "nas.evaluators.table", "nas.evaluators.supernet"))
 
 
 def register_evaluator(cls: type[Evaluator]) -> type[Evaluator]:

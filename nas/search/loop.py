@@ -529,7 +529,8 @@ def make_context(config: SearchConfig, space: Space | None = None,
     return Context(space=space, dataset=config.dataset, data_dir=config.data_dir,
                    limit=config.limit, recipe=resolve_recipe(config), epochs=config.epochs,
                    seed=config.seed, resources=config.resources(), early_stop=config.early_stop,
-                   metrics=tuple(sorted(needed)), workdir=workdir)
+                   metrics=tuple(sorted(needed)), workdir=workdir,
+                   controller=config.controller)
 
 
 def make_evaluator(config: SearchConfig, space: Space, controller: Controller) -> Evaluator:
