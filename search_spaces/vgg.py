@@ -4,7 +4,9 @@ The lecture's VGG design rules are this space's defaults (the first option of ``
 ``pool_kernel`` and every per-stage decision):
 
 * all convolutions are 3x3, stride 1, pad 1 (they keep the size, so only pools shrink it);
-* all max-pools are 2x2, stride 2 (each halves the size);
+* all max-pools are 2x2, stride 2 (each halves the size; a map already smaller than the
+  window is padded by 1, so that a deep genome on a small image keeps a 1x1 map: at VGG's
+  224x224 nothing changes);
 * after a pool, the number of channels doubles (up to the ``max_width`` option, 512 as in VGG),
   so every stage costs about the same number of multiply-adds.
 
@@ -146,8 +148,11 @@ class VggSpace(Space):
                         x = nb.bn(x, name=str(next(index)))
                     x = nb.act(x, "relu", name=str(next(index)))
                 if g[f"stage{i}_pool"]:
-                    # (C, H, W) -> (C, floor((H - k) / 2) + 1, ...)
-                    x = nb.maxpool(x, pool_kernel, 2, name=str(next(index)))
+                    # (C, H, W) -> (C, floor((H - k) / 2) + 1, ...); a map smaller than the
+                    # window is padded by 1 (max pools pad with -inf): it stays 1x1 instead
+                    # of vanishing, and a deep genome still builds on a small image
+                    pad = 1 if min(x.hw) < pool_kernel else 0
+                    x = nb.maxpool(x, pool_kernel, 2, pad, name=str(next(index)))
         return x
 
     def _classifier(self, g: Genome, nb: NetBuilder, x: T, num_classes: int) -> T:

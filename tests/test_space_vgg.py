@@ -176,6 +176,10 @@ def test_alexnet_stem_on_an_input_it_does_not_fit_names_the_layer() -> None:
     assert alexnet.graph((3, 224, 224), 1000).output_shape == (1000,)  # 55.25 -> padding only
 
 
-def test_too_many_pools_for_the_input_names_the_layer() -> None:
-    with pytest.raises(ShapeError, match=r"layer features\.30: the image shrinks below 1x1"):
-        get_baseline("vgg16").graph((3, 16, 16), 10)  # 16 -> 8 -> 4 -> 2 -> 1 -> 0
+def test_a_pool_on_a_map_smaller_than_its_window_keeps_1x1() -> None:
+    """VGG-16 on 16x16: 16 -> 8 -> 4 -> 2 -> 1, and the fifth pool pads the 1x1 map instead
+    of emptying it; the network is then the one VGG-16 is at 32x32 (same parameters)."""
+    small = get_baseline("vgg16").graph((3, 16, 16), 10)
+    assert totals(small).params == totals(get_baseline("vgg16").graph((3, 32, 32), 10)).params
+    model = get_baseline("vgg16").build((3, 16, 16), 10)
+    assert model(torch.randn(2, 3, 16, 16)).shape == (2, 10)
