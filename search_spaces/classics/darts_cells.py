@@ -97,21 +97,25 @@ PDARTS_REDUCE = (
 
 
 def _cell(name: str, normal: tuple[tuple[str, int], ...], reduce: tuple[tuple[str, int], ...],
-          doc: str) -> Baseline:
+          doc: str, paper_params: int) -> Baseline:
     return register_baseline(Baseline(name, genome_from_genotype(normal, reduce),
-                                      space_options=dict(CIFAR), doc=doc))
+                                      space_options=dict(CIFAR), doc=doc,
+                                      input_shape=(3, 32, 32), num_classes=10,
+                                      paper_params=paper_params))
 
 
 DARTS_V1 = _cell("darts_v1", DARTS_V1_NORMAL, DARTS_V1_REDUCE,
                  "DARTS first order (Liu et al. 2019) CIFAR-10, C=36, 20 cells: 3.17M params, "
-                 "3.00% error")
+                 "3.00% error", 3_300_000)
 DARTS_V2 = _cell("darts_v2", DARTS_V2_NORMAL, DARTS_V2_REDUCE,
                  "DARTS second order (Liu et al. 2019) CIFAR-10, C=36, 20 cells: 3.35M params, "
-                 "2.76% error")
+                 "2.76% error", 3_300_000)
 GDAS = _cell("gdas", GDAS_NORMAL, GDAS_REDUCE,
-             "GDAS (Dong & Yang 2019) CIFAR-10, C=36, 20 cells: 3.37M params, 2.93% error")
+             "GDAS (Dong & Yang 2019) CIFAR-10, C=36, 20 cells: 3.37M params, 2.93% error",
+             3_400_000)
 PC_DARTS = _cell("pc_darts", PC_DARTS_NORMAL, PC_DARTS_REDUCE,
                  "PC-DARTS (Xu et al. 2020) CIFAR-10, C=36, 20 cells: 3.63M params, "
-                 "2.57% error")
+                 "2.57% error", 3_600_000)
 PDARTS = _cell("pdarts", PDARTS_NORMAL, PDARTS_REDUCE,
-               "P-DARTS (Chen et al. 2019) CIFAR-10, C=36, 20 cells: 3.43M params, 2.50% error")
+               "P-DARTS (Chen et al. 2019) CIFAR-10, C=36, 20 cells: 3.43M params, 2.50% error",
+               3_400_000)
