@@ -322,3 +322,16 @@ def test_rays_token_notice_is_dropped_and_its_other_warnings_kept() -> None:
         logger.setLevel(level)
     assert seen.messages == ["Token authentication is disabled ",
                              "Token authentication is enabled ("]
+
+
+@pytest.mark.parametrize(("flag", "metric"), [("macs", "flops"), ("flops", "flops"),
+                                              ("latency", "latency_ms"), ("params", "params")])
+def test_cost_flag_names_multiply_adds_macs(flag: str, metric: str) -> None:
+    """--cost macs is multiply-adds per image (stored under the metric's old name, flops)."""
+    from nas.commands.search import flags
+
+    from nas.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["search", "--cost", flag, "--cost-target", "1e6"])
+    assert flags(args)["cost"] == metric

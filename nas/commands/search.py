@@ -54,8 +54,9 @@ def add_parser(sub: Any) -> None:
     what.add_argument("--recipe", metavar="JSON|FILE",
                       help='training recipe overrides, e.g. \'{"lr": 0.05}\' or a JSON file')
     what.add_argument("--seed", type=int, help="the controller's seed; default 0")
-    what.add_argument("--cost", choices=["flops", "params", "latency"],
-                      help="trade accuracy against this cost (MnasNet reward)")
+    what.add_argument("--cost", choices=["macs", "params", "latency", "flops"],
+                      help="trade accuracy against this cost (MnasNet reward): macs "
+                           "(multiply-adds per image; flops is its old name), params or latency")
     what.add_argument("--cost-target", type=float, help="the cost at which reward = accuracy")
     what.add_argument("--early-stop", nargs="?", const="sha", metavar="PRUNER",
                       help="stop weak children early by their per-epoch accuracy: sha "
@@ -129,7 +130,8 @@ def flags(args: argparse.Namespace) -> dict[str, Any]:
     """The SearchConfig fields given on the command line (None: not given)."""
     from nas.search.config import parse_duration
 
-    cost = {"latency": "latency_ms"}.get(args.cost, args.cost)
+    # the objective's metric names: multiply-adds are stored under their old name "flops"
+    cost = {"latency": "latency_ms", "macs": "flops"}.get(args.cost, args.cost)
     return {
         "space": args.space, "controller": args.controller, "dataset": args.dataset,
         "data_dir": args.data_dir, "epochs": args.epochs, "seed": args.seed,

@@ -15,7 +15,7 @@ from nas.commands._common import (
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("show", help="per-layer shapes, memory, params and FLOPs of a network")
+    p = sub.add_parser("show", help="per-layer shapes, memory, params and multiply-adds (MACs) of a network")
     p.add_argument("network", help="a baseline name (see `nas baselines`) or a genome .json")
     p.add_argument("--input", help="input size: 224 or CxHxW (default: a baseline's design "
                                    "input, 3x224x224 for a genome file)")
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
                         + ("" if designed or args.network not in BASELINES else
                            f" [yellow](designed for {design}, {net.num_classes})[/yellow]"))
     cols = ("layer", "C", "H/W", "filters", "kernel", "stride", "pad", "C out", "H/W out",
-            "memory (KB)", "params (k)", "flop (M)")
+            "memory (KB)", "params (k)", "MACs (M)")
     for col in cols:
         table.add_column(col, justify="left" if col == "layer" else "right")
 

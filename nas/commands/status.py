@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
               f"{s['interrupted']} interrupted (trained again); {duration(s['elapsed'])}; "
               f"study {s['storage']}")
     table = Table(title=f"best {len(s['best'])}")
-    for col in ("trial", "accuracy", "params", "flops", "latency", "genome"):
+    for col in ("trial", "accuracy", "params", "MACs", "latency", "genome"):
         table.add_column(col, justify="left" if col == "genome" else "right", no_wrap=True)
     table.add_column("decisions (whole genomes: --json)", no_wrap=True, overflow="ellipsis",
                      max_width=50)

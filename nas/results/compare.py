@@ -422,7 +422,7 @@ def images_seen(job: Retraining, record: Mapping[str, Any]) -> int:
 
 
 COLUMNS = ("network", "kind", "search val %", "final val %", "test % (mean ± std)", "seeds",
-           "params", "FLOPs", "latency ms", "train s", "train MACs", "test %/TMAC")
+           "params", "MACs", "latency ms", "train s", "train MACs", "test %/TMAC")
 
 
 def table_cells(row: Row) -> list[str]:
@@ -642,7 +642,7 @@ def markdown_report(rows: Sequence[Row], settings: Mapping[str, Any],
         f"{recipe.get('batch_size')}). *search val* is the child's validation accuracy in the "
         f"{s['space']} / {s['controller']} search ({s['search_epochs']:g} epoch(s)); *final "
         "val* and *test* come from this retraining (mean over seeds; ± is the sample standard "
-        "deviation). FLOPs are multiply-adds per image; latency is the median batch-1 "
+        "deviation). MACs are multiply-adds per image; latency is the median batch-1 "
         "inference time on the training device; *train MACs* is the training compute "
         "(multiply-adds per image x images seen) and *test %/TMAC* the test accuracy per "
         "10^12 of them.", "",
@@ -653,7 +653,7 @@ def markdown_report(rows: Sequence[Row], settings: Mapping[str, Any],
         lines += ["Failed retrainings:", ""]
         lines += [f"- {label} {f}" for label, f in failures]
         lines.append("")
-    titles = {"params": "test accuracy vs parameters", "flops": "test accuracy vs FLOPs",
+    titles = {"params": "test accuracy vs parameters", "flops": "test accuracy vs multiply-adds",
               "train_macs": "test accuracy vs training compute",
               "latency_ms": "test accuracy vs inference latency", "curves": "learning curves"}
     for key, path in plots.items():

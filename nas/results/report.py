@@ -5,7 +5,7 @@ What a reader of a search wants to see, in order:
 1. the run: space, controller, dataset, budget, children done and failed, time spent;
 2. how the search went: the best validation accuracy so far, over children and over wall-clock
    time (did it still improve at the end?);
-3. what it cost: accuracy against parameters and FLOPs of every child, with the Pareto front;
+3. what it cost: accuracy against parameters and multiply-adds (MACs) of every child, with the Pareto front;
 4. for ``rl``: the policy's entropy over time (has the controller converged?), from the
    per-update record the controller describes itself with (``history`` in the public
    ``describe`` of its saved state: :meth:`controllers.base.Controller.describe`);
@@ -262,7 +262,7 @@ def best_section(run: RunDir, top: Sequence[TrialRecord], out: Path, step: Step)
         section.text.append("No child has completed yet.")
         return section
     section.tables.append(Table(
-        ["rank", "trial", "val accuracy %", "params", "FLOPs", "latency ms", "child s",
+        ["rank", "trial", "val accuracy %", "params", "MACs", "latency ms", "child s",
          "genome"],
         [[str(i + 1), str(r.number), percent(r.accuracy), count(r.attrs.get("params")),
           count(r.attrs.get("flops")), percent(r.attrs.get("latency_ms")),
@@ -292,7 +292,7 @@ def best_section(run: RunDir, top: Sequence[TrialRecord], out: Path, step: Step)
             rows = layer_table(space.graph(r.genome, *spec))
             sub.details.append((f"layers ({len(rows)})", Table(
                 ["layer", "C in", "H/W in", "kernel", "stride", "C out", "H/W out", "params",
-                 "FLOPs"],
+                 "MACs"],
                 [[x.layer, str(x.in_c), x.in_hw, x.kernel, "" if x.stride is None else
                   str(x.stride), str(x.out_c), x.out_hw, count(x.params), count(x.flops)]
                  for x in rows], right={1, 4, 5, 7, 8})))
