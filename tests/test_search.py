@@ -328,9 +328,8 @@ def test_rays_token_notice_is_dropped_and_its_other_warnings_kept() -> None:
                                               ("latency", "latency_ms"), ("params", "params")])
 def test_cost_flag_names_multiply_adds_macs(flag: str, metric: str) -> None:
     """--cost macs is multiply-adds per image (stored under the metric's old name, flops)."""
-    from nas.commands.search import flags
-
     from nas.cli import build_parser
+    from nas.commands.search import flags
 
     parser = build_parser()
     args = parser.parse_args(["search", "--cost", flag, "--cost-target", "1e6"])
