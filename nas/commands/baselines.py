@@ -25,7 +25,7 @@ from nas.core.space import Baseline
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("baselines", help="list the classic networks with params and multiply-adds (MACs)",
+    p = sub.add_parser("baselines", help="list the classic networks with params and MACs",
                        description="List the classic networks (fixed genomes of the spaces) "
                                    "with their exact parameters, multiply-adds and memory.",
                        epilog=examples(__doc__),

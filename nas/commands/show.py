@@ -15,7 +15,7 @@ from nas.commands._common import (
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("show", help="per-layer shapes, memory, params and multiply-adds (MACs) of a network")
+    p = sub.add_parser("show", help="per-layer shapes, memory, params and MACs of a network")
     p.add_argument("network", help="a baseline name (see `nas baselines`) or a genome .json")
     p.add_argument("--input", help="input size: 224 or CxHxW (default: a baseline's design "
                                    "input, 3x224x224 for a genome file)")

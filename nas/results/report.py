@@ -5,7 +5,8 @@ What a reader of a search wants to see, in order:
 1. the run: space, controller, dataset, budget, children done and failed, time spent;
 2. how the search went: the best validation accuracy so far, over children and over wall-clock
    time (did it still improve at the end?);
-3. what it cost: accuracy against parameters and multiply-adds (MACs) of every child, with the Pareto front;
+3. what it cost: accuracy against parameters and multiply-adds (MACs) of every child, with
+   the Pareto front;
 4. for ``rl``: the policy's entropy over time (has the controller converged?), from the
    per-update record the controller describes itself with (``history`` in the public
    ``describe`` of its saved state: :meth:`controllers.base.Controller.describe`);
