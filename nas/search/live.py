@@ -134,7 +134,7 @@ def finished_line(progress: Progress, child: Finished) -> str:
     best = percent(progress.best.accuracy, sign=True) if progress.best else "-"
     what = _outcome(child, 80)
     return (f"[{progress.done}{budget}] trial {child.trial} {child.status:<8} {what}  "
-            f"params {human(child.params)} flops {human(child.flops)}  "
+            f"params {human(child.params)} MACs {human(child.flops)}  "
             f"{duration(child.seconds)} on {_place(child.where)}  best {best}")
 
 
@@ -218,7 +218,7 @@ def render(p: Progress) -> Group:
         ("best ", "dim"),
         ("-" if best is None else
          f"{percent(best.accuracy, sign=True)}  trial {best.trial}  genome {best.genome_id}  "
-         f"params {human(best.params)}  flops {human(best.flops)}", "bold green"))
+         f"params {human(best.params)}  MACs {human(best.flops)}", "bold green"))
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="dim")
     for col in ("trial", "genome", "node", "device", "pid", "for"):
         table.add_column(col, justify="right" if col in ("trial", "pid", "for") else "left")
