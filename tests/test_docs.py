@@ -105,3 +105,10 @@ def test_quick_start_search_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.chdir(tmp_path)
     assert main([*shlex.split(QUICK_START)[1:], "--plain"]) == 0
     assert any(Path("runs").iterdir())
+
+
+def test_the_baselines_table_is_what_nas_baselines_prints(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["baselines", "--markdown"]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert printed and printed in (ROOT / "docs" / "baselines.md").read_text()
