@@ -75,7 +75,7 @@ def test_every_shown_command_runs(doc: Path, tmp_path: Path, monkeypatch: pytest
 
 
 #: The documents whose ``python`` blocks are run, each as one script, in order.
-PYTHON_DOCS = [ROOT / "docs" / "api.md"]
+PYTHON_DOCS = [ROOT / "README.md", ROOT / "docs" / "api.md"]
 
 
 @pytest.mark.parametrize("doc", PYTHON_DOCS, ids=lambda p: p.name)
