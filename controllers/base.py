@@ -224,6 +224,7 @@ def one_thread() -> Iterator[None]:
     busy machine (a driver next to training workers) waking torch's thread pool costs 10-20x
     the work itself.
     """
+    # imports torch: loaded here, where used, for start-up time
     import torch
 
     threads = torch.get_num_threads()

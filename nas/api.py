@@ -34,6 +34,11 @@ from typing import TYPE_CHECKING, Any, cast
 from nas.core.errors import NasError, ShapeError
 from nas.core.genome import Genome, GenomeFile
 from nas.core.space import BASELINES, Baseline, create_space, list_baselines, validate_genome
+from nas.core.statefile import write_json
+from nas.results.runs import find_trial, open_run, ranked_trials, run_input
+from nas.search.live import LineView
+from nas.search.store import RunStudy, run_status
+from nas.training.recipe import Budget, Recipe
 
 if TYPE_CHECKING:
     import optuna
@@ -116,6 +121,7 @@ def resolve(source: str | Path | Genome | GenomeFile | Baseline,
         return Spec(text, baseline.genome, {**baseline.space_options, **options})
     path = Path(text)
     if path.suffix in CHECKPOINT_SUFFIXES:
+        # imports networkx, torch: loaded here, where used, for start-up time
         from nas.training.checkpoint import checkpoint_genome, load_checkpoint
 
         ckpt = load_checkpoint(path, mmap=True)  # the metadata; the weights are read later
@@ -173,6 +179,7 @@ def create_model(name_or_genome: str | Path | Genome | GenomeFile | Baseline, *,
             raise NasError(f"{spec.checkpoint} holds weights for {spec.input_shape} inputs and "
                            f"{spec.num_classes} classes; build its genome for another size "
                            "with create_model(genome, ...) (fresh weights)")
+        # imports networkx, torch: loaded here, where used, for start-up time
         from nas.training.checkpoint import load_network
 
         model, _ = load_network(spec.checkpoint)
@@ -254,8 +261,8 @@ class Training:
 def default_recipe(dataset: str) -> dict[str, Any]:
     """The trainer's recipe with the dataset's defaults (digits: batch 32, so that an epoch
     is 40 steps rather than 10; see nas.search.config.DATASET_RECIPES)."""
+    # imports optuna, ray, torch: loaded here, where used, for start-up time
     from nas.search.config import DATASET_RECIPES
-    from nas.training.recipe import Recipe
 
     return {**Recipe().to_dict(), **DATASET_RECIPES.get(dataset, {})}
 
@@ -280,10 +287,10 @@ def train(model_or_genome: nn.Module | str | Path | Genome | GenomeFile | Baseli
     ``checkpoint.pt`` there, as ``nas train`` does. A child that diverges or runs out of memory
     is a result (``training.result.status``), not an exception.
     """
+    # imports torch: loaded here, where used, for start-up time
     from nas.training.data import load_dataset
     from nas.training.loop import build_child
     from nas.training.loop import train as fit
-    from nas.training.recipe import Budget, Recipe
 
     module: nn.Module | None = None  # a module to train as it is
     if _is_module(model_or_genome):
@@ -336,7 +343,7 @@ def train(model_or_genome: nn.Module | str | Path | Genome | GenomeFile | Baseli
         recipe=chosen.to_dict(), budget=dataclasses.asdict(budget), result=result,
         model=model)
     if output is not None:
-        from nas.core.statefile import write_json
+        # imports networkx, torch: loaded here, where used, for start-up time
         from nas.training.checkpoint import save_checkpoint
 
         output.mkdir(parents=True, exist_ok=True)
@@ -377,9 +384,9 @@ def search(*, space: str | None = None, controller: str | None = None,
     ``show_progress`` prints one line per finished child; ``view`` is any
     :class:`nas.search.live.View`. Ctrl-C stops the search, which stays resumable.
     """
+    # imports networkx: loaded here, where used, for start-up time
     from nas.results.artifacts import trial_pictures
     from nas.search.config import SearchConfig
-    from nas.search.live import LineView
     from nas.search.loop import QuietView, run_search
 
     given = {"space": space, "controller": controller, "evaluator": evaluator,
@@ -409,7 +416,6 @@ def search(*, space: str | None = None, controller: str | None = None,
 
 def load_run(name_or_path: str | Path, runs_dir: str | Path = "runs") -> Run:
     """An existing run, by name (in ``runs_dir``) or by directory."""
-    from nas.results.runs import open_run
 
     return Run(open_run(name_or_path, runs_dir))
 
@@ -453,7 +459,6 @@ class Run:
     def study(self) -> optuna.Study:
         """The run's Optuna study (``optuna.visualization`` and optuna-dashboard read it)."""
         if self._study is None:
-            from nas.search.store import RunStudy
 
             self._study = RunStudy.open(self.dir.storage_url, self.name, None, load=True).study
         return self._study
@@ -461,7 +466,6 @@ class Run:
     @property
     def trials(self) -> list[TrialRecord]:
         """Every trial, by number (running and failed ones too)."""
-        from nas.search.store import RunStudy
 
         return RunStudy(self.study, None).records()
 
@@ -470,6 +474,7 @@ class Run:
         accuracy, reward, costs, seconds, genome id, then one ``params_<decision>`` column per
         decision); needs pandas."""
         try:
+            # imports pandas: loaded here, where used, for start-up time
             import pandas
         except ImportError:
             raise NasError("trials_dataframe() needs pandas: pip install pandas; .trials "
@@ -486,7 +491,6 @@ class Run:
 
     def best(self, k: int = 1) -> list[TrialRecord]:
         """The ``k`` best completed trials, best reward first (each genome once)."""
-        from nas.results.runs import ranked_trials
 
         if k < 1:
             raise NasError(f"best(k): k must be at least 1, got {k}")
@@ -494,12 +498,10 @@ class Run:
 
     def status(self) -> dict[str, Any]:
         """What ``nas status --json`` prints."""
-        from nas.search.store import run_status
 
         return run_status(self.path.parent, self.name)
 
     def _trial(self, trial: int | TrialRecord | None) -> TrialRecord:
-        from nas.results.runs import find_trial
 
         if trial is None:
             best = self.best(1) if any(r.state == "COMPLETE" for r in self.trials) else []
@@ -512,6 +514,7 @@ class Run:
     def checkpoint(self, trial: int | TrialRecord | None = None) -> Path | None:
         """The trained weights of ``trial`` (default: the best), if any: the checkpoint of
         ``nas compare``'s retraining with the best validation accuracy."""
+        # imports networkx: loaded here, where used, for start-up time
         from nas.results.compare import trained_checkpoints
 
         held = trained_checkpoints(self.dir).get(self._trial(trial).number)
@@ -519,7 +522,6 @@ class Run:
 
     def genome_file(self, trial: int | TrialRecord | None = None) -> GenomeFile:
         """``trial``'s genome with the input shape, classes and space options of the run."""
-        from nas.results.runs import run_input
 
         record = self._trial(trial)
         shape, classes = run_input(self.dir)
@@ -560,6 +562,7 @@ class Run:
         code, a ``hubconf.py`` (``torch.hub.load(folder, "model", source="local")``).
         Returns ``{name: {kind: path}}``; trials without trained weights export freshly
         initialised ones (and warn)."""
+        # imports networkx, torch: loaded here, where used, for start-up time
         from nas.results.export import ARTIFACTS, find_trial, parse_formats, run_items, write_item
 
         chosen_formats = parse_formats(formats if isinstance(formats, str)

@@ -97,9 +97,9 @@ def test_bad_input_is_one_line_and_writes_nothing(
 def test_network_that_does_not_fit_or_does_not_exist(tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
-    assert main(["train", "alexnet", "--dataset", "digits", "--out", str(out)]) == 2
+    assert main(["train", "densenet121", "--dataset", "digits", "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "alexnet does not fit digits images (1x8x8)" in err and err.count("\n") == 1
+    assert "densenet121 does not fit digits images (1x8x8)" in err and err.count("\n") == 1
     assert main(["train", "resnet9000", "--out", str(out)]) == 2
     assert "neither a baseline nor a genome" in capsys.readouterr().err
     assert not out.exists()
@@ -108,8 +108,8 @@ def test_network_that_does_not_fit_or_does_not_exist(tmp_path: Path,
 def test_a_network_for_another_input_size_is_one_line(tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
-    code = main(["train", "vgg16", "--dataset", "digits", "--steps", "1", "--out", str(out)])
+    code = main(["train", "densenet121", "--dataset", "digits", "--steps", "1", "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1, err
-    assert "vgg16 does not fit digits images (1x8x8)" in err and "below 1x1" in err
+    assert "densenet121 does not fit digits images (1x8x8)" in err and "below 1x1" in err
     assert not out.exists()

@@ -54,6 +54,7 @@ def parse_options(pairs: list[str] | None) -> dict[str, Any]:
 
 def load_genome_or_baseline(ref: str, options: dict[str, Any] | None = None) -> tuple[str, Any]:
     """Resolve a baseline name or a genome JSON file to (label, Baseline-like object)."""
+    # imports networkx: loaded here, where used, for start-up time
     from nas.core.space import BASELINES, Baseline, load_genome
 
     if ref in BASELINES:

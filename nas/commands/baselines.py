@@ -19,6 +19,8 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from rich.table import Table
+
 from nas.commands._common import console, examples, human, parse_input_shape, print_json
 from nas.core.errors import NasError
 from nas.core.space import Baseline
@@ -50,6 +52,7 @@ def _split(text: str | None) -> set[str] | None:
 def select(names: list[str], families: set[str] | None, spaces: set[str] | None
            ) -> list[Baseline]:
     """The registered baselines, filtered; an unknown name or family is a one-line error."""
+    # imports networkx: loaded here, where used, for start-up time
     from nas.core.space import get_baseline, list_baselines
 
     every = [get_baseline(n) for n in list_baselines()]
@@ -71,6 +74,7 @@ def baseline_row(b: Baseline, shape: Sequence[int] | None = None,
     ``designed_for`` says whether that is the input and class count it was designed for;
     ``error`` is why it cannot take the input (then the costs are None).
     """
+    # imports networkx: loaded here, where used, for start-up time
     from nas.core.cost import totals
 
     shape = tuple(shape or b.input_shape)
@@ -117,7 +121,6 @@ def _dims(shape: list[int]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.table import Table
 
     shape = parse_input_shape(args.input) if args.input else None
     baselines = select(args.names, _split(args.family), _split(args.space))

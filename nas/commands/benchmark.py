@@ -15,6 +15,12 @@ import argparse
 import time
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
+
+from nas.commands._common import console, print_json
+from nas.core.errors import NasError
+
 DEFAULT_CONTROLLERS = "rl,optuna,evolution,random"
 
 
@@ -40,7 +46,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    # loaded here, where used, for start-up time
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -50,8 +56,7 @@ def run(args: argparse.Namespace) -> int:
         TimeRemainingColumn,
     )
 
-    from nas.commands._common import print_json
-    from nas.core.errors import NasError
+    # imports networkx: loaded here, where used, for start-up time
     from nas.core.space import get_space
     from nas.evaluators.table import Table, shipped_table
     from nas.search.benchmark import ControllerSpec, parse_specs, plot, run_benchmark
@@ -97,9 +102,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_table(bench: Any, summary: dict[str, dict[str, dict[str, float]]], table_name: str,
                  seconds: dict[str, float]) -> None:
-    from rich.table import Table
 
-    from nas.commands._common import console
 
     checkpoints = bench.checkpoints()
     table = Table(title=f"best test accuracy (%) found after N queries: mean ± std over "

@@ -14,6 +14,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from rich.console import Console
+from rich.table import Table
+
 from nas.commands._common import (
     console,
     examples,
@@ -21,6 +24,7 @@ from nas.commands._common import (
     parse_options,
     print_json,
 )
+from nas.results.runs import open_run
 
 if TYPE_CHECKING:
     from nas.results.compare import CompareResult
@@ -59,8 +63,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imports networkx: loaded here, where used, for start-up time
     from nas.results.compare import CompareConfig, run_compare
-    from nas.results.runs import open_run
 
     config = CompareConfig(top=args.top, seeds=args.seeds, epochs=args.epochs,
                            budget=args.budget,
@@ -90,7 +94,7 @@ class _Bar:
     pipe or in a log file, where a bar is not redrawn, one line per finished retraining."""
 
     def __init__(self, enabled: bool) -> None:
-        from rich.console import Console
+        # loaded here, where used, for start-up time
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -139,8 +143,8 @@ class _Bar:
 
 
 def show(result: CompareResult) -> None:
-    from rich.table import Table
 
+    # imports networkx: loaded here, where used, for start-up time
     from nas.results.compare import COLUMNS, settings_budget, table_cells
 
     s = result.settings

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from rich.table import Table
+
 from nas.commands._common import console, print_json
 from nas.commands._plugins import config_options, options_text
 
@@ -20,6 +22,7 @@ def add_parser(sub: Any) -> None:
 
 
 def rows() -> list[dict[str, Any]]:
+    # imports networkx, optuna, torch: loaded here, where used, for start-up time
     from controllers.base import CONTROLLERS
 
     out = []
@@ -32,7 +35,6 @@ def rows() -> list[dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.table import Table
 
     found = rows()
     if args.json:

@@ -18,6 +18,8 @@ from typing import Any
 
 from nas.commands._common import examples
 from nas.core.errors import NasError
+from nas.results.runs import open_run
+from nas.search.store import open_storage
 
 INSTALL = "pip install 'nas[dashboard]'"
 
@@ -44,8 +46,6 @@ def serve(run_ref: str, runs_dir: str, host: str, port: int) -> None:
         raise NasError("nas dashboard needs optuna-dashboard, which is not installed: "
                        f"{INSTALL}") from None
 
-    from nas.results.runs import open_run
-    from nas.search.store import open_storage
 
     run = open_run(run_ref, runs_dir)
     storage = open_storage(run.storage_url)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from rich.table import Table
+
 from nas.commands._common import console, print_json
 
 #: The flag of ``nas search`` / ``nas train`` that sets each load_dataset option.
@@ -23,8 +25,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.table import Table
 
+    # imports torch: loaded here, where used, for start-up time
     from nas.training.data import dataset_options, describe_datasets
 
     datasets, options = describe_datasets(), dataset_options()

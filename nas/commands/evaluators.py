@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from rich.table import Table
+
 from nas.commands._common import console, print_json
 from nas.commands._plugins import config_options, options_text
 
@@ -16,8 +18,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.table import Table
 
+    # imports networkx, ray, torch: loaded here, where used, for start-up time
     from nas.evaluators.base import EVALUATORS
 
     rows: list[dict[str, Any]] = []

@@ -27,6 +27,10 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
 from nas.commands._common import (
     console,
     examples,
@@ -37,6 +41,7 @@ from nas.commands._common import (
 )
 from nas.core.errors import NasError
 from nas.core.safe import check_dir
+from nas.results.runs import run_input
 
 if TYPE_CHECKING:
     from nas.core.netgraph import Shape
@@ -78,6 +83,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imports networkx, torch: loaded here, where used, for start-up time
     from nas.results.export import ARTIFACTS, missing_extra, parse_formats
 
     formats = parse_formats(args.format, ARTIFACTS)  # before anything is loaded
@@ -110,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
 
 def resolve(args: argparse.Namespace) -> tuple[list[Item], Path, list[str]]:
     """The items to export, the output directory and notes for the user."""
+    # imports networkx: loaded here, where used, for start-up time
     from nas.core.space import BASELINES
     from nas.results.export import checkpoint_item, fresh_item, identifier
 
@@ -138,6 +145,7 @@ def resolve(args: argparse.Namespace) -> tuple[list[Item], Path, list[str]]:
 
 def _from_run(args: argparse.Namespace, options: dict[str, Any]
               ) -> tuple[list[Item], Path, list[str]]:
+    # imports networkx, torch: loaded here, where used, for start-up time
     from nas.results.export import find_trial, open_run, ranked_trials, run_items, run_records
 
     try:
@@ -165,7 +173,6 @@ def _run_input(run: RunDir, args: argparse.Namespace) -> tuple[Shape, int]:
     run, never by loading its data."""
     if args.input is not None and args.classes is not None:
         return parse_input_shape(args.input), args.classes
-    from nas.results.runs import run_input
 
     shape, classes = run_input(run, fix="give --input CxHxW and --classes N")
     shape = parse_input_shape(args.input) if args.input else shape
@@ -179,8 +186,8 @@ def write(items: list[Item], formats: list[str], out: Path, notes: list[str],
           quiet: bool = False) -> list[dict[str, Path]]:
     """Export every item in every format, with a progress bar; return each item's files (and
     add to ``notes`` what could not be written)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    # imports networkx, torch: loaded here, where used, for start-up time
     from nas.results.export import write_item
 
     written: list[dict[str, Path]] = []
@@ -201,8 +208,8 @@ def write(items: list[Item], formats: list[str], out: Path, notes: list[str],
 
 
 def show(items: list[Item], written: list[dict[str, Path]], notes: list[str]) -> None:
-    from rich.table import Table
 
+    # imports networkx, torch: loaded here, where used, for start-up time
     from nas.results.export import ONNX_OPSET
 
     out = console()
@@ -221,6 +228,5 @@ def show(items: list[Item], written: list[dict[str, Path]], notes: list[str]) ->
 
 
 def _stderr() -> Any:
-    from rich.console import Console
 
     return Console(stderr=True)

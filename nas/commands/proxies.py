@@ -32,7 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nas.commands._common import examples
+from rich.console import Console
+from rich.table import Table
+
+from nas.commands._common import console, examples, parse_options, print_json
+from nas.core.errors import NasError, ShapeError
 
 if TYPE_CHECKING:
     from nas.core.genome import Genome
@@ -115,12 +119,12 @@ class Row:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imports torch: loaded here, where used, for start-up time
     import torch
 
-    from nas.commands._common import parse_options, print_json
-    from nas.core.errors import NasError
+    # imports networkx: loaded here, where used, for start-up time
     from nas.core.space import create_space
-    from nas.evaluators import proxies as px
+    from nas.evaluators import proxies as px  # imports torch: loaded where used (start-up)
     from nas.evaluators.table import SHIPPED_TABLES, load_table, shipped_table
     from nas.training.data import load_dataset
 
@@ -183,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _combination(text: str | None, names: list[str]) -> dict[str, float]:
-    from nas.core.errors import NasError
+    # imports networkx, torch: loaded here, where used, for start-up time
     from nas.evaluators.proxies import parse_combination
 
     if text is None:
@@ -204,7 +208,6 @@ def _sample(space: Space, table: dict[Genome, float] | None, cells: str,
             seed: int) -> list[Genome]:
     """``cells`` distinct genomes, seeded: drawn from the table when there is one (every one
     then has an accuracy), else sampled from the space."""
-    from nas.core.errors import NasError
 
     pool = None if table is None else sorted(table, key=lambda g: g.id)
     if cells.strip().lower() == "all":
@@ -232,7 +235,7 @@ def _sample(space: Space, table: dict[Genome, float] | None, cells: str,
 
 
 def _saved(path: Path | None, settings: dict[str, Any]) -> dict[Genome, dict[str, Any]]:
-    from nas.core.errors import NasError
+    # imports networkx, torch: loaded here, where used, for start-up time
     from nas.evaluators.proxies import read_scores
 
     if path is None or not path.exists() or path.stat().st_size == 0:
@@ -249,6 +252,7 @@ def _saved(path: Path | None, settings: dict[str, Any]) -> dict[Genome, dict[str
 def _score_all(space: Space, genomes: list[Genome], names: list[str], batch: Any,
                num_classes: int, args: argparse.Namespace, settings: dict[str, Any],
                saved: dict[Genome, dict[str, Any]], err: Any) -> list[Cell]:
+    # loaded here, where used, for start-up time
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -258,8 +262,9 @@ def _score_all(space: Space, genomes: list[Genome], names: list[str], batch: Any
         TimeRemainingColumn,
     )
 
-    from nas.core.errors import NasError, ShapeError
-    from nas.evaluators import proxies as px
+    from nas.evaluators import proxies as px  # imports torch: loaded where used (start-up)
+
+    # imports networkx, ray, torch: loaded here, where used, for start-up time
     from nas.evaluators.table import TabularSpace
 
     cells: list[Cell] = []
@@ -310,8 +315,10 @@ def _score_all(space: Space, genomes: list[Genome], names: list[str], batch: Any
 def top_precision(scores: Any, accuracies: Any, fraction: float = TOP_FRACTION) -> float:
     """The share of the ``fraction`` best-scored cells that are among the ``fraction`` most
     accurate (ties broken by position; non-finite scores last)."""
+    # loaded here, where used, for start-up time
     import numpy as np
 
+    # imports networkx, torch: loaded here, where used, for start-up time
     from nas.evaluators.proxies import ranks
 
     k = max(1, round(fraction * len(accuracies)))
@@ -323,9 +330,11 @@ def top_precision(scores: Any, accuracies: Any, fraction: float = TOP_FRACTION) 
 def correlation(scores: Any, accuracies: Any) -> tuple[float, float, float]:
     """Spearman's rho, Kendall's tau (b) and top-10% precision of ``scores`` against
     ``accuracies``; non-finite scores rank last (NaN where a side is constant)."""
+    # loaded here, where used, for start-up time
     import numpy as np
     from scipy.stats import kendalltau, spearmanr
 
+    # imports networkx, torch: loaded here, where used, for start-up time
     from nas.evaluators.proxies import ranks
 
     r, acc = ranks(scores), np.asarray(accuracies, dtype=np.float64)
@@ -338,6 +347,7 @@ def correlation(scores: Any, accuracies: Any) -> tuple[float, float, float]:
 
 def _correlations(cells: list[Cell], names: list[str],
                   combine: dict[str, float]) -> list[Row]:
+    # imports networkx, torch: loaded here, where used, for start-up time
     from nas.evaluators.proxies import combination_name, rank_aggregate
 
     accuracies = [c.accuracy for c in cells]
@@ -378,12 +388,12 @@ def _seconds(cells: list[Cell], names: list[str], clock: str) -> dict[str, float
 
 
 def _console_err() -> Any:
-    from rich.console import Console
 
     return Console(stderr=True, highlight=False)
 
 
 def _cell_dict(cell: Cell, space: Space) -> dict[str, Any]:
+    # imports networkx, ray, torch: loaded here, where used, for start-up time
     from nas.evaluators.table import TabularSpace
 
     out: dict[str, Any] = {"genome": cell.genome.to_dict(), "id": cell.genome.id}
@@ -396,9 +406,7 @@ def _cell_dict(cell: Cell, space: Space) -> dict[str, Any]:
 
 
 def _print_correlations(rows: list[Row], n: int, cells: list[Cell]) -> None:
-    from rich.table import Table
 
-    from nas.commands._common import console
 
     table = Table(title=f"zero-cost proxies against the table's test accuracy, {n} cells")
     for column in ("proxy", "Spearman rho", "Kendall tau", "top-10% precision", "s / cell",
@@ -416,9 +424,7 @@ def _print_correlations(rows: list[Row], n: int, cells: list[Cell]) -> None:
 
 
 def _print_scores(cells: list[Cell], names: list[str], space: str) -> None:
-    from rich.table import Table
 
-    from nas.commands._common import console
 
     table = Table(title=f"zero-cost proxy scores of {len(cells)} {space} genomes (no table "
                         f"of accuracies for this space)")
@@ -434,8 +440,10 @@ def _print_scores(cells: list[Cell], names: list[str], space: str) -> None:
 
 def _plots(cells: list[Cell], rows: list[Row], out: Path, space: str) -> None:
     """One scatter plot per proxy: its score against the table's accuracy."""
+    # loaded here, where used, for start-up time
     import numpy as np
 
+    # imports PIL, matplotlib: loaded here, where used, for start-up time
     from nas.results.plots import _figure, _save
 
     accuracies = np.asarray([c.accuracy for c in cells], dtype=np.float64)

@@ -10,8 +10,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
 from nas.commands._common import console, examples, print_json
 from nas.core.safe import check_dir
+from nas.results.runs import open_run
 
 
 def add_parser(sub: Any) -> None:
@@ -33,11 +37,9 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    # imports networkx: loaded here, where used, for start-up time
     from nas.results.report import build_report
-    from nas.results.runs import open_run
 
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     run_dir = open_run(args.run, args.runs_dir)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from rich.table import Table
+
 from nas.commands._common import console, print_json
+from nas.core.fmt import duration
+from nas.search.store import list_runs
 
 
 def add_parser(sub: Any) -> None:
@@ -16,10 +20,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.table import Table
 
-    from nas.core.fmt import duration
-    from nas.search.store import list_runs
 
     runs = list_runs(args.runs_dir)
     if args.json:

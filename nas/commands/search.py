@@ -10,8 +10,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from rich.console import Console
+
 from nas.commands._common import parse_options
 from nas.core.errors import NasError
+from nas.search.live import LineView, make_view
 
 EXAMPLES = """examples:
   nas search                                    # a short search on the bundled digits, CPU
@@ -128,6 +131,7 @@ def _evaluator(args: argparse.Namespace) -> dict[str, Any]:
 
 def flags(args: argparse.Namespace) -> dict[str, Any]:
     """The SearchConfig fields given on the command line (None: not given)."""
+    # imports optuna, ray, torch: loaded here, where used, for start-up time
     from nas.search.config import parse_duration
 
     # the objective's metric names: multiply-adds are stored under their old name "flops"
@@ -154,10 +158,9 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """A thin layer over :func:`nas.api.search`: flags in, a live view and a summary out."""
-    from rich.console import Console
 
+    # imports networkx: loaded here, where used, for start-up time
     from nas.api import search
-    from nas.search.live import LineView, make_view
 
     given = flags(args)
     if args.resume and args.name:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from rich.table import Table
+
 from nas.commands._common import (
     console,
     load_genome_or_baseline,
@@ -28,8 +30,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.table import Table
 
+    # imports networkx: loaded here, where used, for start-up time
     from nas.core.cost import layer_table, table_dict, totals
     from nas.core.space import BASELINES
 

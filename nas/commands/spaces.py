@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from rich.table import Table
+
 from nas.commands._common import console, print_json
 
 
@@ -16,8 +18,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.table import Table
 
+    # imports networkx: loaded here, where used, for start-up time
     from nas.core.space import get_space, list_spaces
 
     spaces = [get_space(name) for name in list_spaces()]

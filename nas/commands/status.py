@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from rich.table import Table
+
 from nas.commands._common import console, print_json
+from nas.core.fmt import duration, human
+from nas.search.store import run_status
 
 
 def add_parser(sub: Any) -> None:
@@ -18,10 +22,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.table import Table
 
-    from nas.core.fmt import duration, human
-    from nas.search.store import run_status
 
     status = run_status(args.runs_dir, args.run, top=args.top)
     if args.json:

@@ -20,8 +20,11 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.console import Console
+
 from nas.commands._common import console, human, parse_options
 from nas.core.errors import NasError
+from nas.training.recipe import Budget
 
 if TYPE_CHECKING:
     from nas.training.result import Progress
@@ -66,10 +69,11 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """A thin layer over :func:`nas.api.train`: flags in, a progress bar and a summary out."""
+    # imports torch: loaded here, where used, for start-up time
     import torch
 
+    # imports networkx: loaded here, where used, for start-up time
     from nas.api import resolve, train
-    from nas.training.recipe import Budget
 
     # Everything a user can get wrong is checked before training starts and before any file
     # is written (nas.api.train checks the recipe, the data and the fit the same way).
@@ -107,7 +111,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def console_err() -> Any:
-    from rich.console import Console
 
     return Console(stderr=True, highlight=False)
 
@@ -119,6 +122,7 @@ class _ProgressBar:
     misfit) prints its one line alone."""
 
     def __init__(self, console: Any, budget: Any, enabled: bool, header: str = "") -> None:
+        # loaded here, where used, for start-up time
         from rich.progress import (
             BarColumn,
             Progress,

@@ -57,6 +57,7 @@ def _torch() -> Any:
     and costing a network needs no torch, and importing it costs 1-6 s (measured on the
     project's 2-core machine, bench/startup.py), which ``nas spaces``, ``nas show`` and the
     cost model never pay. Every kind names its ``torch.nn`` class by name for that reason."""
+    # imports torch: loaded here, where used, for start-up time
     import torch
 
     return torch

@@ -139,6 +139,7 @@ def save(path: str | Path, state: Any) -> None:
     data = _split(state, "", tensors)
     name = None
     if tensors:
+        # imports safetensors, torch: loaded here, where used, for start-up time
         import safetensors.torch
 
         content = safetensors.torch.save(tensors)
@@ -232,6 +233,7 @@ def _read_tensors(path: Path, tensor_path: Path) -> dict[str, torch.Tensor]:
                        f"{e.strerror}") from None
     if tensor_file_name(path, content) != tensor_path.name:
         raise NasError(f"{tensor_path} is damaged (its content does not match its name)")
+    # imports safetensors, torch: loaded here, where used, for start-up time
     import safetensors.torch
 
     try:

@@ -37,6 +37,7 @@ class EarlyStopper:
     def __init__(self, pruner: str = "sha", *, min_resource: int = 1, reduction_factor: int = 3,
                  max_resource: int | None = None,
                  history: Sequence[tuple[Sequence[float], str]] = ()) -> None:
+        # imports optuna: loaded here, where used, for start-up time
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)

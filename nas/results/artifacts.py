@@ -18,6 +18,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
+
 from nas.core.cost import layer_table, totals
 from nas.core.genome import Genome
 from nas.core.space import create_space
@@ -26,8 +29,6 @@ from nas.core.space import create_space
 def layer_text(genome: Genome, space_options: Mapping[str, Any],
                input_shape: tuple[int, int, int], num_classes: int) -> str:
     """The genome's layer table (``nas show``'s) as fixed-width text."""
-    from rich.console import Console
-    from rich.table import Table
 
     graph = create_space(genome.space, **space_options).graph(genome, input_shape, num_classes)
     table = Table(title=f"{genome.space} {genome.id} at {'x'.join(map(str, input_shape))}, "
@@ -49,6 +50,7 @@ def layer_text(genome: Genome, space_options: Mapping[str, Any],
 def trial_pictures(genome: Genome, config: Mapping[str, Any], directory: Path) -> list[Path]:
     """Draw ``genome`` (a child of the search whose config is ``config``) into ``directory``:
     ``<id>.cells.png`` for a space with cells, else ``<id>.layers.txt``."""
+    # imports PIL, matplotlib, networkx: loaded here, where used, for start-up time
     from nas.results.diagrams import draw_genome
 
     options = dict(config.get("space_options") or {})

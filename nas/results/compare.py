@@ -68,6 +68,7 @@ from nas.core.space import Baseline, create_space, get_baseline
 from nas.core.statefile import read_json, write_json
 from nas.results.runs import COMPARE_DIR, ranked_trials, run_records
 from nas.search.store import run_config
+from nas.training.recipe import Budget, Recipe
 
 if TYPE_CHECKING:
     from nas.core.netgraph import Shape
@@ -239,8 +240,8 @@ class RetrainChild:
     budgets: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
 
     def __call__(self, job: ChildJob, data: DataSplits, on_epoch: OnEpoch | None) -> Result:
+        # imports networkx, torch: loaded here, where used, for start-up time
         from nas.training.loop import train_genome
-        from nas.training.recipe import Budget, Recipe
 
         budget = self.budgets.get(job.trial) or {"epochs": job.epochs}
         return train_genome(job.genome, data, Recipe.from_dict(job.recipe), Budget(**budget),
@@ -257,9 +258,11 @@ def retrain_on_ray(jobs: Sequence[Retraining], data: DataSplits, recipe: Mapping
     (the trainer's Result as a dict) or ``error``. Returns one message per job that Ray lost
     (its worker died more than ``max_retries`` times); those have no ``on_done`` call.
     """
+    # imports ray: loaded here, where used, for start-up time
     import ray
     from ray.util import ActorPool
 
+    # imports ray, torch: loaded here, where used, for start-up time
     from nas.evaluators.cluster import connect_ray, disconnect_ray, plan_slots
     from nas.evaluators.scratch import ChildJob, ChildWorker, SharedData
 
@@ -447,6 +450,7 @@ def markdown_table(rows: Sequence[Row]) -> str:
 def write_plots(rows: Sequence[Row], out: Path, title: str) -> dict[str, Path]:
     """Accuracy against params, FLOPs, training compute and latency (each with the Pareto
     front, baselines marked), and the learning curves."""
+    # imports PIL, matplotlib: loaded here, where used, for start-up time
     from nas.results.plots import Curve, Point, accuracy_vs_cost, learning_curves
 
     done = [r for r in rows if r.test_mean is not None]
@@ -498,6 +502,7 @@ def check_fits(contenders: Sequence[Contender], input_shape: Shape, num_classes:
                what: str = "the run's") -> dict[str, int]:
     """Every network must build for the run's images: a one-line error before any training.
     Returns each network's multiply-adds per image, by label."""
+    # imports networkx: loaded here, where used, for start-up time
     from nas.core.cost import totals
 
     shape = "x".join(map(str, input_shape))
@@ -528,6 +533,7 @@ def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]] | None = 
     module docstring. ``baselines=None`` compares with :func:`default_baselines` for the run's
     data. ``on_plan(to_train, reused)`` is called once the work is known and
     ``on_done(job, record)`` after each retraining (progress bars)."""
+    # imports optuna, ray, torch: loaded here, where used, for start-up time
     from nas.search.config import SearchConfig, load_data, resolve_recipe
 
     config = config or CompareConfig()

@@ -155,6 +155,7 @@ def _jit_save(module: Any, path: Path) -> None:
 
 
 def _write_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> None:
+    # imports onnx: loaded here, where used, for start-up time
     import onnx
 
     torch.onnx.export(model, (example,), str(path), opset_version=ONNX_OPSET, dynamo=False,
@@ -333,6 +334,7 @@ def write_hubconf(item: Item, directory: Path) -> Path:
              + (f"; validation accuracy {accuracy:.2f}%" if accuracy is not None else ""))
     src = f'''"""torch.hub entry points of {item.name} (written by nas export; needs only torch).
 
+    # imports torch: loaded here, where used, for start-up time
     import torch
     model = torch.hub.load("path/to/this/folder", "model", source="local")
 

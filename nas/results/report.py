@@ -36,7 +36,9 @@ from nas.core.fmt import count, duration, percent
 from nas.core.genome import Genome
 from nas.core.safe import check_dir
 from nas.core.space import Space, create_space
-from nas.search.store import run_config
+from nas.core.statefile import read_json
+from nas.results.runs import COMPARE_DIR, ranked_trials, run_input, run_records
+from nas.search.store import run_config, run_status
 
 if TYPE_CHECKING:
     from nas.core.netgraph import Shape
@@ -157,6 +159,7 @@ def overview(status: Mapping[str, Any]) -> Section:
 
 
 def progress_section(records: Sequence[TrialRecord], out: Path, step: Step) -> Section:
+    # imports PIL, matplotlib: loaded here, where used, for start-up time
     from nas.results.plots import best_so_far
 
     order = finished_in_order(records)
@@ -187,6 +190,7 @@ def progress_section(records: Sequence[TrialRecord], out: Path, step: Step) -> S
 
 def cost_section(records: Sequence[TrialRecord], top: Sequence[TrialRecord], out: Path,
                  step: Step) -> Section:
+    # imports PIL, matplotlib: loaded here, where used, for start-up time
     from nas.results.plots import Point, accuracy_vs_cost
 
     section = Section("Accuracy and cost")
@@ -216,6 +220,7 @@ def cost_section(records: Sequence[TrialRecord], top: Sequence[TrialRecord], out
 def entropy_section(run: RunDir, space: Space, t0: float | None, out: Path,
                     step: Step) -> Section | None:
     """The rl policy's entropy per update, over time; None for other controllers."""
+    # imports PIL, matplotlib: loaded here, where used, for start-up time
     from nas.results.plots import series
 
     if run_config(run).controller != "rl":
@@ -252,10 +257,10 @@ def entropy_section(run: RunDir, space: Space, t0: float | None, out: Path,
 
 
 def best_section(run: RunDir, top: Sequence[TrialRecord], out: Path, step: Step) -> Section:
+    # imports networkx: loaded here, where used, for start-up time
     from nas.core.cost import layer_table
     from nas.results.diagrams import draw_genome
     from nas.results.plots import Curve, learning_curves
-    from nas.results.runs import run_input
 
     options = dict(run_config(run).space_options)
     section = Section(f"Best {len(top)} architectures")
@@ -307,9 +312,8 @@ def genome_table(genome: Genome) -> Table:
 
 def compare_section(run: RunDir, out: Path) -> Section | None:
     """The ``nas compare`` table and plots, if the run has been compared."""
-    from nas.core.statefile import read_json
+    # imports networkx: loaded here, where used, for start-up time
     from nas.results.compare import COLUMNS, PLOTS, Row, settings_budget, table_cells
-    from nas.results.runs import COMPARE_DIR
 
     directory = run.path / COMPARE_DIR
     if not (directory / "summary.json").is_file():
@@ -431,9 +435,6 @@ def build_report(run: RunDir, out: str | Path | None = None, *, top: int = 5,
 
     ``step(description)`` is called before each slow part (plots, drawings), for progress.
     """
-    from nas.core.errors import NasError
-    from nas.results.runs import ranked_trials, run_records
-    from nas.search.store import run_status
 
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:

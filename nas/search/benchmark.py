@@ -78,6 +78,7 @@ def _literal(text: str) -> Any:
 
 def parse_specs(text: str, space: Space) -> list[ControllerSpec]:
     """Comma-separated controller specs, each checked (name and options) before any runs."""
+    # imports networkx, optuna, torch: loaded here, where used, for start-up time
     from controllers import create_controller
 
     specs = [ControllerSpec.parse(part) for part in text.split(",") if part.strip()]
@@ -171,6 +172,7 @@ def run_benchmark(specs: Sequence[ControllerSpec], table: Table, queries: int, s
 
 def plot(bench: Benchmark, path: str | Path, title: str = "") -> Path:
     """Best-so-far curves, mean over seeds with a +-1 std band, all controllers in one PNG."""
+    # imports PIL, matplotlib: loaded here, where used, for start-up time
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

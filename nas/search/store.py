@@ -297,6 +297,7 @@ def _sqlite_pragmas(storage: optuna.storages.RDBStorage) -> None:
     waits for two fsyncs. WAL with NORMAL syncs only at checkpoints, survives a killed process
     (not a power cut, for the last transactions) and lets a dashboard read while we write.
     """
+    # imports sqlalchemy: loaded here, where used, for start-up time
     from sqlalchemy import event
 
     @event.listens_for(storage.engine, "connect")

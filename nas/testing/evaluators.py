@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 import pytest
 import torch
 
+from nas.core.errors import NasError
 from nas.core.genome import Genome
 from nas.evaluators.base import STATUSES, Context, Evaluation, Evaluator, Job, create_evaluator
 
@@ -144,7 +145,6 @@ class EvaluatorConformance:
         fresh.close()  # safe twice, and without start
 
     def test_unknown_option_is_one_clear_error(self) -> None:
-        from nas.core.errors import NasError
 
         with pytest.raises(NasError, match=f"evaluator {self.evaluator!r} has no option"):
             create_evaluator(self.evaluator, self.make_context(), no_such_option=1)

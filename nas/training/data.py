@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
+import inspect
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -180,7 +181,6 @@ def describe_datasets() -> list[dict[str, str]]:
 def dataset_options() -> list[dict[str, object]]:
     """The options every dataset takes (:func:`load_dataset`'s keywords): name, type and
     default."""
-    import inspect
 
     return [{"name": p.name, "type": str(p.annotation), "default": p.default}
             for p in inspect.signature(load_dataset).parameters.values() if p.name != "name"]
@@ -358,6 +358,7 @@ def _load_cifar10(data_dir: Path | None, *, download: bool = False, **_: object)
             f"CIFAR-10 not found: looked for {root / _CIFAR10_FOLDER}; run with --download "
             "when online, or point --data-dir at the folder holding an extracted "
             f"{_CIFAR10_FOLDER} (a class-per-folder copy works with --dataset imagefolder)")
+    # imports PIL, torch, torchvision: loaded here, where used, for start-up time
     from torchvision.datasets import CIFAR10
 
     if download:
@@ -415,6 +416,7 @@ def _tree_signature(dirs: Sequence[Path]) -> str:
 
 def _decode(path: Path) -> np.ndarray:
     """One image as uint8 (H, W) for greyscale or (H, W, 3) for anything else."""
+    # imports PIL: loaded here, where used, for start-up time
     from PIL import Image
 
     try:
@@ -433,6 +435,7 @@ def _decode_all(files: Sequence[Path]) -> np.ndarray:
     images join colour ones as three equal channels; images of other sizes than the most
     common one are resized to it (bilinear), so one tensor holds them all.
     """
+    # imports PIL: loaded here, where used, for start-up time
     from PIL import Image
 
     workers = min(8, 2 * (os.cpu_count() or 1))
