@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nas.core.errors import NasError
 from nas.core.genome import Genome
 from nas.evaluators.proxies import parse_combination, read_scores
 from nas.evaluators.table import Table, TableEvaluator, shipped_table
@@ -77,7 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     at = [q for q in AT if q <= args.queries] or [args.queries]
     weights = parse_combination(args.proxy)
     table = Table(shipped_table("nasbench201"), "nasbench201")
-    settings, rows = read_scores(args.scores)
+    try:
+        settings, rows = read_scores(args.scores)
+    except NasError as e:
+        sys.exit(f"{e} (bench/proxies.py --all writes it)")
     scores: dict[Genome, dict[str, float]] = {
         g: r["scores"] for g, r in rows.items()
         if g in table.table and all(n in r["scores"] for n in weights)}
