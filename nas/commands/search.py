@@ -42,8 +42,8 @@ def add_parser(sub: Any) -> None:
                       help="a controller option, e.g. batch_size=4 (repeatable)")
     what.add_argument("--evaluator",
                       help="how each child is judged (`nas evaluators`): train (default: "
-                           "trained from scratch on Ray workers) or table (NAS-Bench-201 "
-                           "look-up)")
+                           "trained from scratch on Ray workers), table (NAS-Bench-201 "
+                           "look-up), supernet or proxy (a zero-cost proxy's score)")
     what.add_argument("--evaluator-option", action="append", metavar="KEY=VALUE",
                       help="an evaluator option, e.g. table=my.csv (repeatable)")
     what.add_argument("--method", metavar="M",
