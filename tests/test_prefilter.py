@@ -107,6 +107,12 @@ def test_prefilter_options_are_checked() -> None:
             prefiltered(**kw).check()
 
 
+def test_stage_one_s_data_are_checked_before_the_run_exists(tmp_path: Path) -> None:
+    with pytest.raises(NasError, match="batch size 5000 is more than"):
+        run_search(prefiltered(prefilter_batch_size=5000), name="x", runs_dir=tmp_path)
+    assert not (tmp_path / "x").exists()
+
+
 def test_the_best_candidates_go_first_and_the_study_records_both_stages(
         tmp_path: Path) -> None:
     result = run_search(prefiltered(), name="pf", runs_dir=tmp_path)

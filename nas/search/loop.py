@@ -39,6 +39,11 @@ trial as an Optuna artifact (``artifacts/``), for optuna-dashboard. The loop nev
 drawing: a child that finishes before its picture is drawn is recorded without one (a NASNet
 diagram takes 0.5-1.5 s of matplotlib; see :mod:`nas.results.artifacts`).
 
+Stage one. With ``--prefilter`` (:mod:`nas.search.prefilter`), before the evaluator starts,
+many random cells are scored with a zero-cost proxy and the best are queued first; the study
+records the stage (a study attribute, and the chosen trials' attributes) and only the judged
+children are trials.
+
 A genome proposed again after its result is known is answered from that result, without
 judging it again (the controller interface's convention for revisits); it costs no trial.
 After ``revisit_limit`` revisits in a row the controller has nothing new to propose: a search
@@ -690,6 +695,9 @@ def run_search(config: SearchConfig | None = None, *, name: str | None = None,
             state = restore(run, config, controller, evaluator)
         try:
             evaluator.open()  # missing data, an unreachable cluster: raised here
+            stage_one = Prefilter.from_config(config)
+            if stage_one is not None:  # its data and minibatch, before the run exists
+                stage_one.check(evaluator.context, config.seed)
             config = dataclasses.replace(config, input_shape=list(evaluator.input_shape),
                                          num_classes=evaluator.num_classes)
             if resume is None:

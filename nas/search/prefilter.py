@@ -86,6 +86,11 @@ class Prefilter:
         names = list(self.proxies)
         return names[0] if len(names) == 1 else px.combination_name(self.proxies)
 
+    def check(self, context: Context, seed: int) -> None:
+        """Raise what a user can get wrong (missing data, a minibatch larger than the
+        training split) before the run starts: the data are loaded once, and kept."""
+        px.sample_batch(context.data(), self.batch_size, seed)
+
     def candidates(self, space: Space, seed: int) -> list[Genome]:
         """``cells`` distinct genomes, the same for the same seed (fewer if the space or the
         pool has fewer)."""
