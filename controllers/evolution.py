@@ -4,7 +4,10 @@ A population of the ``population_size`` most recent results; each new child copi
 ``sample_size`` members drawn at random (a tournament) and changes one decision to a different
 option. The child joins the population and the *oldest* member dies, whatever its fitness:
 ageing keeps the search from resting on one lucky architecture and makes it robust to noisy
-rewards. Until ``population_size`` children have been proposed, children are random.
+rewards. Until ``population_size`` children have been proposed, children are random; results
+told for genomes it did not propose (a warm start: the best cells of a proxy prefilter,
+:mod:`nas.search.prefilter`, as Abdelfattah et al. 2021 seed the population) take the place
+of as many random ones.
 
 Fitness is the reward the controller is told (validation accuracy, or accuracy traded against a
 cost: :mod:`nas.core.objective`); a failed child has fitness 0 and simply ages out.
@@ -53,17 +56,23 @@ class RegularizedEvolution(Controller):
         # (option indices, fitness), oldest first
         self.population: deque[tuple[tuple[int, ...], float]] = deque()
         self.proposed = 0
+        self.asked: dict[tuple[int, ...], int] = {}  # proposed, result not told yet: how often
+        self.given = 0  # results told for genomes it did not propose (a warm start)
         # decisions with a real choice: mutating a one-option decision would change nothing
         self._mutable = [i for i, d in enumerate(space.decisions) if len(d.options) > 1]
 
     def propose(self) -> Genome:
         self.proposed += 1
-        if self.proposed <= self.config.population_size or not self.population:
-            return self.space.sample(self.rng)
-        k = min(self.config.sample_size, len(self.population))
-        # max() keeps the first of equals, so ties go to the earlier draw: seeded, repeatable
-        parent, _ = max(self.rng.sample(list(self.population), k), key=lambda m: m[1])
-        return self.space.from_indices(self.mutate(parent))
+        if self.proposed + self.given <= self.config.population_size or not self.population:
+            genome = self.space.sample(self.rng)
+        else:
+            k = min(self.config.sample_size, len(self.population))
+            # max() keeps the first of equals, so ties go to the earlier draw: repeatable
+            parent, _ = max(self.rng.sample(list(self.population), k), key=lambda m: m[1])
+            genome = self.space.from_indices(self.mutate(parent))
+        indices = tuple(self.space.to_indices(genome))
+        self.asked[indices] = self.asked.get(indices, 0) + 1
+        return genome
 
     def mutate(self, indices: tuple[int, ...]) -> list[int]:
         """``indices`` with one decision moved to a different option, chosen uniformly."""
@@ -78,6 +87,12 @@ class RegularizedEvolution(Controller):
     def tell(self, genome: Genome, reward: float | None,
              metrics: Mapping[str, float] | None = None) -> None:
         indices = tuple(self.space.to_indices(self.space.validate(genome)))
+        if self.asked.get(indices, 0) > 0:
+            self.asked[indices] -= 1
+            if not self.asked[indices]:
+                del self.asked[indices]
+        else:
+            self.given += 1
         self.population.append((indices, FAILED_REWARD if reward is None else float(reward)))
         while len(self.population) > self.config.population_size:
             self.population.popleft()  # the oldest dies, however fit
@@ -85,10 +100,14 @@ class RegularizedEvolution(Controller):
     def _state(self) -> dict[str, Any]:
         return {"rng": rng_state(self.rng),
                 "population": [[list(i), f] for i, f in self.population],  # oldest first
-                "proposed": self.proposed}
+                "proposed": self.proposed, "given": self.given,
+                "asked": [[list(i), n] for i, n in self.asked.items()]}
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
         set_rng_state(self.rng, state["rng"])
         self.population = deque((tuple(checked_indices(self.space, i)), float(f))
                                 for i, f in state["population"])
         self.proposed = int(state["proposed"])
+        self.given = int(state.get("given", 0))  # states saved before warm starts: none
+        self.asked = {tuple(checked_indices(self.space, i)): int(n)
+                      for i, n in state.get("asked", [])}

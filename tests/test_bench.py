@@ -57,3 +57,24 @@ def test_supernet_memory_bench_prints_its_table(tmp_path: Path) -> None:
     assert [r.split(" | ")[3] for r in rows] == ["single path", "all paths (DARTS)",
                                                  "partial K=4"]
     assert "failed" not in out
+
+
+def test_prefilter_bench_prints_its_table(tmp_path: Path) -> None:
+    """On a toy score file of real parameter counts (the exact cost model's) of 40 cells."""
+    from nas.evaluators.proxies import append_scores
+    from nas.evaluators.table import Table, shipped_table
+
+    table = Table(shipped_table("nasbench201"))
+    scores = tmp_path / "scores.jsonl"
+    settings = {"space": "nasbench201", "space_options": {}, "dataset": "cost model",
+                "batch_size": 0, "seed": 0}
+    for genome in sorted(table, key=lambda g: g.id)[:40]:
+        append_scores(scores, settings, genome, {"params": table.costs(genome)["params"]},
+                      {}, {})
+    out = _run("bench/prefilter.py", "--quick", "--scores", str(scores), "--proxy", "params",
+               "--cells", "30", "--top", "4", "--controllers", "random,evolution",
+               tmp_path=tmp_path)
+    assert "draws its 30 candidates from the 40 cells scored" in out
+    for row in ("| random |", "| random + params top 4 |", "| evolution + params top 4 |"):
+        assert any(line.startswith(row) for line in out.splitlines()), row
+    assert "the proxy's top 4 alone" in out and "goal best@10 >= 93.9" in out

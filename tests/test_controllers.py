@@ -146,6 +146,24 @@ def test_evolution_mutates_one_decision_and_the_oldest_dies() -> None:
         assert evo.population[-1][0] == tuple(sp.to_indices(child))
 
 
+def test_evolution_takes_results_it_did_not_propose_as_its_first_population() -> None:
+    """A warm start (a proxy prefilter's best cells): 3 results given, so only 1 of the 4
+    first children is random; the next copies the best member with one decision changed."""
+    sp = get_space("nasbench201")
+    evo = create_controller("evolution", sp, seed=1, population_size=4, sample_size=4)
+    metrics = synthetic_metrics(sp)
+    given = [sp.sample(random.Random(i)) for i in range(3)]
+    for genome in given:
+        tell(evo, genome, metrics(genome))
+    drive(evo, metrics, 1)  # the one random child
+    best = max(evo.population, key=lambda m: m[1])[0]
+    child = evo.propose()
+    assert sum(a != b for a, b in zip(sp.to_indices(child), best)) == 1
+    again = create_controller("evolution", sp, seed=1, population_size=4, sample_size=4)
+    again.load_state_dict(evo.state_dict())  # the warm start survives a resume
+    assert again.state_dict() == evo.state_dict()
+
+
 def test_rl_probabilities_stay_clipped_and_learn_from_any_order() -> None:
     sp = get_space("nasbench201")
     rl = create_controller("rl", sp, seed=0, batch_size=4)

@@ -22,6 +22,9 @@ EXAMPLES = """examples:
   nas search --space resnet --time-budget 2h --cost flops --cost-target 3e8
   nas search --resume nasnet-rl-20250101-120000 # after Ctrl-C, kill -9 or a crash
   nas search --space nasbench201 --method gdas --dataset cifar10 --trials 5  # weight sharing
+  nas search --space nasnet --evaluator proxy --trials 2000     # zero-cost proxy scores only
+  nas search --space nasbench201 --evaluator table --dataset cifar10 --prefilter meco \
+      --prefilter-cells 1000 --prefilter-top 8 --trials 25   # score 1000, judge the best 8 first
 """
 
 
@@ -42,8 +45,8 @@ def add_parser(sub: Any) -> None:
                       help="a controller option, e.g. batch_size=4 (repeatable)")
     what.add_argument("--evaluator",
                       help="how each child is judged (`nas evaluators`): train (default: "
-                           "trained from scratch on Ray workers) or table (NAS-Bench-201 "
-                           "look-up)")
+                           "trained from scratch on Ray workers), table (NAS-Bench-201 "
+                           "look-up), supernet or proxy (a zero-cost proxy's score)")
     what.add_argument("--evaluator-option", action="append", metavar="KEY=VALUE",
                       help="an evaluator option, e.g. table=my.csv (repeatable)")
     what.add_argument("--method", metavar="M",
@@ -68,6 +71,16 @@ def add_parser(sub: Any) -> None:
     what.add_argument("--limit", type=int, help="use at most this many training images")
     what.add_argument("--storage", metavar="URL",
                       help="Optuna storage URL (default: SQLite study.db in the run directory)")
+    what.add_argument("--prefilter", metavar="PROXY",
+                      help="stage one: score --prefilter-cells random cells with this zero-cost "
+                           "proxy (or a rank combination, e.g. meco:4,synflow; `nas proxies`) "
+                           "and judge the --prefilter-top best first")
+    what.add_argument("--prefilter-cells", type=int, metavar="N",
+                      help="cells stage one scores; default 1000")
+    what.add_argument("--prefilter-top", type=int, metavar="K",
+                      help="best cells of stage one the evaluator judges first; default 8")
+    what.add_argument("--prefilter-batch-size", type=int, metavar="B",
+                      help="images in stage one's minibatch; default 64")
     budget = p.add_argument_group("budget (counted over the whole run)")
     budget.add_argument("--trials", type=int, help="children to train; default 12")
     budget.add_argument("--time-budget", metavar="T",
@@ -144,6 +157,9 @@ def flags(args: argparse.Namespace) -> dict[str, Any]:
         **_evaluator(args),
         "recipe": _recipe(args.recipe), "cost": cost, "cost_target": args.cost_target,
         "early_stop": args.early_stop, "limit": args.limit, "storage": args.storage,
+        "prefilter": args.prefilter, "prefilter_cells": args.prefilter_cells,
+        "prefilter_top": args.prefilter_top,
+        "prefilter_batch_size": args.prefilter_batch_size,
         "trials": args.trials,
         "time_budget": parse_duration(args.time_budget) if args.time_budget else None,
         "gpus": args.gpus, "gpus_per_trial": args.gpus_per_trial,

@@ -39,15 +39,25 @@ def run(args: argparse.Namespace) -> int:
               f"{s['failed']} failed, {s['counts'].get('pruned', 0)} pruned, "
               f"{s['interrupted']} interrupted (trained again); {duration(s['elapsed'])}; "
               f"study {s['storage']}")
+    prefiltered = c.get("prefilter") is not None
+    if prefiltered:
+        out.print(f"prefilter: {c['prefilter_cells']} random cells scored with "
+                  f"{c['prefilter']}, the best {c['prefilter_top']} judged first (column "
+                  f"'proxy rank'); the ranking below is by the evaluator's results")
     table = Table(title=f"best {len(s['best'])}")
-    for col in ("trial", "accuracy", "params", "MACs", "latency", "genome"):
+    columns = ("trial", "accuracy", *(("proxy rank",) if prefiltered else ()), "params",
+               "MACs", "latency", "genome")
+    for col in columns:
         table.add_column(col, justify="left" if col == "genome" else "right", no_wrap=True)
     table.add_column("decisions (whole genomes: --json)", no_wrap=True, overflow="ellipsis",
                      max_width=50)
     for b in s["best"]:
         values = ", ".join(f"{k}={v}" for k, v in b["genome"]["values"].items())
         latency = b.get("latency_ms")
-        table.add_row(str(b["trial"]), f"{b['accuracy']:.2f}%", human(b.get("params")),
+        result = (f"{b['accuracy']:.2f}%" if b["accuracy"] is not None
+                  else f"{b.get('measure')} {b['reward']:.4g}")  # a proxy's score
+        rank = [str((b.get("prefilter") or {}).get("rank", "-"))] if prefiltered else []
+        table.add_row(str(b["trial"]), result, *rank, human(b.get("params")),
                       human(b.get("flops")), "-" if latency is None else f"{latency:.2f}ms",
                       b["genome_id"], values)
     out.print(table)

@@ -38,8 +38,14 @@ class Objective:
     cost: str | None = None  # a cost metric to trade against accuracy: one of COST_METRICS
     cost_target: float | None = None  # the cost at which the reward is the plain accuracy
     cost_weight: float = -0.07  # MnasNet's exponent w in accuracy x (cost / target) ** w
+    #: the metric the reward is: the accuracy, or what an evaluator that does not train
+    #: measures instead (a zero-cost proxy's score, which no cost can be traded against)
+    metric: str = "accuracy"
 
     def __post_init__(self) -> None:
+        if self.metric != "accuracy" and self.cost is not None:
+            raise NasError(f"--cost trades accuracy against a cost; this run's result is "
+                           f"{self.metric!r}, not an accuracy: drop --cost")
         if self.cost is not None and self.cost not in COST_METRICS:
             raise NasError(f"unknown cost metric {self.cost!r}; known: {', '.join(COST_METRICS)}")
         if (self.cost is None) != (self.cost_target is None):
@@ -50,16 +56,18 @@ class Objective:
     @property
     def metrics(self) -> tuple[str, ...]:
         """The metrics the reward reads (an evaluator computes costs only when asked)."""
-        return ("accuracy",) if self.cost is None else ("accuracy", self.cost)
+        return (self.metric,) if self.cost is None else (self.metric, self.cost)
 
     def reward(self, metrics: Mapping[str, float] | None) -> float | None:
         """The reward of a child that measured ``metrics``; None when it failed (no metrics,
         or an accuracy that is not a finite number)."""
         if metrics is None:
             return None
-        if "accuracy" not in metrics:
-            raise NasError("a result must have an 'accuracy' metric (validation top-1, %)")
-        accuracy = float(metrics["accuracy"])
+        if self.metric not in metrics:
+            if self.metric == "accuracy":
+                raise NasError("a result must have an 'accuracy' metric (validation top-1, %)")
+            raise NasError(f"a result must have a {self.metric!r} metric")
+        accuracy = float(metrics[self.metric])
         if not math.isfinite(accuracy):
             return None
         if self.cost is None or self.cost_target is None:
@@ -75,6 +83,8 @@ class Objective:
 
     def describe(self) -> str:
         """One line for logs and reports."""
+        if self.metric != "accuracy":
+            return f"{self.metric} (the evaluator's measure, not an accuracy)"
         if self.cost is None:
             return "validation accuracy (%)"
         return (f"validation accuracy x ({self.cost} / {self.cost_target:g}) ** "

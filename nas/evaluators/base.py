@@ -70,6 +70,9 @@ class Evaluation:
     where: dict[str, Any] = field(default_factory=dict)  # node, host, pid, device ...
     started: float = 0.0  # Unix times
     finished: float = 0.0
+    #: the metric that is the child's result, the base of its reward: the accuracy (%), or
+    #: for an evaluator that does not train, what it measures instead (a proxy's score)
+    measure: str = "accuracy"
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -82,9 +85,9 @@ class Evaluation:
     @property
     def ok(self) -> bool:
         """A result a controller learns from: finished (or stopped early) with a finite
-        accuracy."""
-        accuracy = self.metrics.get("accuracy", math.nan)
-        return self.status in ("ok", "pruned") and math.isfinite(accuracy)
+        accuracy (or whatever :attr:`measure` names)."""
+        value = self.metrics.get(self.measure, math.nan)
+        return self.status in ("ok", "pruned") and math.isfinite(value)
 
     def told(self) -> dict[str, float] | None:
         """The metrics a controller is told, or None for a child that failed."""
@@ -153,6 +156,10 @@ class Evaluator(ABC):
     name: ClassVar[str]
     Config: ClassVar[type[Any]]
     needs_ray: ClassVar[bool] = False  # the search connects to Ray only for evaluators that do
+    #: the metric each evaluation's result is (Evaluation.measure), the base of the run's
+    #: reward: the accuracy (%) for an evaluator that trains or looks up; a proxy's name for
+    #: the proxy evaluator (set per instance: it depends on the options)
+    measure: str = "accuracy"
     summary: ClassVar[str] = ""  # one line for `nas evaluators`
 
     def __init__(self, context: Context, **options: Any) -> None:
@@ -294,7 +301,8 @@ class NoOptions:
 
 
 EVALUATORS: Registry[type[Evaluator]] = Registry(
-    "evaluator", ("nas.evaluators.scratch", "nas.evaluators.table", "nas.evaluators.supernet"))
+    "evaluator", ("nas.evaluators.scratch", "nas.evaluators.table", "nas.evaluators.supernet",
+                  "nas.evaluators.proxy"))
 
 
 def register_evaluator(cls: type[Evaluator]) -> type[Evaluator]:

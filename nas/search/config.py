@@ -13,6 +13,7 @@ from nas.core.errors import NasError
 from nas.core.objective import Objective
 from nas.evaluators.cluster import Resources
 from nas.evaluators.early_stop import PRUNERS
+from nas.evaluators.proxies import parse_combination
 from nas.training.data import DataSplits, load_dataset
 from nas.training.recipe import Recipe
 
@@ -55,6 +56,12 @@ class SearchConfig:
     early_stop: str | None = None  # stop weak children early: one of PRUNERS
     limit: int | None = None  # cap on training images (tests, smoke runs)
     storage: str | None = None  # an Optuna storage URL; None: study.db in the run directory
+    #: stage one of a proxy-prefiltered search (nas.search.prefilter): a proxy, or a rank
+    #: combination "meco:4,synflow", scores random cells; None: no stage one
+    prefilter: str | None = None
+    prefilter_cells: int = 1000  # random cells stage one scores
+    prefilter_top: int = 8  # the best of them, judged first by the run's evaluator
+    prefilter_batch_size: int = 64  # images in stage one's minibatch
     # --- how to run it (may change on resume) ---
     gpus: float | None = None  # GPUs to use; None: every GPU Ray sees (none: CPU workers)
     gpus_per_trial: float = 1.0  # a share < 1 packs several small children per GPU
@@ -68,7 +75,8 @@ class SearchConfig:
 
     FIXED = ("space", "space_options", "controller", "controller_options", "evaluator",
              "evaluator_options", "dataset", "data_dir", "epochs", "recipe", "seed", "cost",
-             "cost_target", "early_stop", "limit", "storage")
+             "cost_target", "early_stop", "limit", "storage", "prefilter", "prefilter_cells",
+             "prefilter_top", "prefilter_batch_size")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -112,6 +120,23 @@ class SearchConfig:
         if self.cpus_per_trial is not None and self.cpus_per_trial <= 0:
             raise NasError(f"--cpus-per-trial must be positive, got {self.cpus_per_trial}")
         self.objective()  # an unknown cost metric, or a cost without a target: one line
+        if self.prefilter is not None:
+            self.check_prefilter()
+
+    def check_prefilter(self) -> None:
+        parse_combination(self.prefilter or "")  # an unknown proxy lists the known ones
+        if self.evaluator == "proxy":
+            raise NasError("--prefilter scores cells with a proxy before the run's evaluator "
+                           "judges the best; with --evaluator proxy there is nothing to "
+                           "prefilter for: drop one of them")
+        if self.prefilter_cells < 1:
+            raise NasError(f"--prefilter-cells must be at least 1, got {self.prefilter_cells}")
+        if not 1 <= self.prefilter_top <= self.prefilter_cells:
+            raise NasError(f"--prefilter-top must be between 1 and --prefilter-cells "
+                           f"({self.prefilter_cells}), got {self.prefilter_top}")
+        if self.prefilter_batch_size < 2:
+            raise NasError(f"--prefilter-batch-size must be at least 2, got "
+                           f"{self.prefilter_batch_size}")
 
 
 def parse_duration(text: str) -> float:

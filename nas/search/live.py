@@ -45,6 +45,15 @@ class Finished:
     params: float | None = None
     flops: float | None = None
     reward: float | None = None  # the run's objective value (= accuracy without a cost)
+    measure: str = "accuracy"  # what the result is: the accuracy, or a proxy's score
+
+    @property
+    def shown(self) -> str:
+        """The result as views print it: the accuracy ('93.57%'), or the measure that stands
+        in for one ('meco 41.2')."""
+        if self.measure == "accuracy":
+            return percent(self.accuracy, sign=True)
+        return "-" if self.reward is None else f"{self.measure} {self.reward:.4g}"
 
 
 @dataclass
@@ -121,7 +130,7 @@ class View(Protocol):
 def _outcome(child: Finished, width: int) -> str:
     """A finished child's accuracy, or why it failed."""
     ok = child.status in ("ok", "pruned")
-    return percent(child.accuracy, sign=True) if ok else child.message[:width]
+    return child.shown if ok else child.message[:width]
 
 
 def _place(where: dict[str, Any]) -> str:
@@ -131,7 +140,7 @@ def _place(where: dict[str, Any]) -> str:
 def finished_line(progress: Progress, child: Finished) -> str:
     """One plain line for a finished child (the CI log's view of a search)."""
     budget = f"/{progress.trials}" if progress.trials is not None else ""
-    best = percent(progress.best.accuracy, sign=True) if progress.best else "-"
+    best = progress.best.shown if progress.best else "-"
     what = _outcome(child, 80)
     return (f"[{progress.done}{budget}] trial {child.trial} {child.status:<8} {what}  "
             f"params {human(child.params)} MACs {human(child.flops)}  "
@@ -217,7 +226,7 @@ def render(p: Progress) -> Group:
     best_line = Text.assemble(
         ("best ", "dim"),
         ("-" if best is None else
-         f"{percent(best.accuracy, sign=True)}  trial {best.trial}  genome {best.genome_id}  "
+         f"{best.shown}  trial {best.trial}  genome {best.genome_id}  "
          f"params {human(best.params)}  MACs {human(best.flops)}", "bold green"))
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="dim")
     for col in ("trial", "genome", "node", "device", "pid", "for"):
@@ -249,7 +258,7 @@ def _budget(p: Progress) -> str:
 
 
 def _end_line(p: Progress) -> str:
-    best = (f"best {percent(p.best.accuracy, sign=True)} (trial {p.best.trial}, "
+    best = (f"best {p.best.shown} (trial {p.best.trial}, "
             f"genome {p.best.genome_id})" if p.best else "no successful child")
     return (f"search {p.run}: {p.done} children ({p.failed} failed, {p.pruned} pruned) in "
             f"{duration(p.elapsed)}; {best}" + (f"; {p.note}" if p.note else ""))

@@ -39,6 +39,11 @@ trial as an Optuna artifact (``artifacts/``), for optuna-dashboard. The loop nev
 drawing: a child that finishes before its picture is drawn is recorded without one (a NASNet
 diagram takes 0.5-1.5 s of matplotlib; see :mod:`nas.results.artifacts`).
 
+Stage one. With ``--prefilter`` (:mod:`nas.search.prefilter`), before the evaluator starts,
+many random cells are scored with a zero-cost proxy and the best are queued first; the study
+records the stage (a study attribute, and the chosen trials' attributes) and only the judged
+children are trials.
+
 A genome proposed again after its result is known is answered from that result, without
 judging it again (the controller interface's convention for revisits); it costs no trial.
 After ``revisit_limit`` revisits in a row the controller has nothing new to propose: a search
@@ -69,10 +74,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from controllers.base import Controller, create_controller
 from nas.core.errors import NasError
 from nas.core.genome import Genome
+from nas.core.objective import Objective
 from nas.core.space import Space, create_space
 from nas.evaluators.base import STATUSES, Context, Evaluation, Evaluator, Job, create_evaluator
 from nas.search.config import REVISIT_LIMIT, STATE_FORMAT, SearchConfig, resolve_recipe
 from nas.search.live import Finished, LineView, Progress, Running, View
+from nas.search.prefilter import SCORE_FILE, Chosen, Prefilter
 from nas.search.store import (
     STATE,
     RunDir,
@@ -114,7 +121,7 @@ class Search:
     def __init__(self, run: RunDir | None, config: SearchConfig, controller: Controller,
                  evaluator: Evaluator, study: RunStudy, view: View, progress: Progress, *,
                  revisit_limit: int = REVISIT_LIMIT, repeat_when_exhausted: bool = False,
-                 pictures: Pictures | None = None) -> None:
+                 pictures: Pictures | None = None, prefilter: Prefilter | None = None) -> None:
         self.run = run
         self.config = config
         self.space = evaluator.context.space
@@ -123,7 +130,7 @@ class Search:
         self.study = study
         self.view = view
         self.progress = progress
-        self.objective = config.objective()  # the one reward: told and recorded
+        self.objective = objective(config, evaluator)  # the one reward: told and recorded
         self.revisit_limit = revisit_limit
         self.repeat_when_exhausted = repeat_when_exhausted
         # the driver's state, saved with the controller's once a round (see the module doc)
@@ -149,6 +156,9 @@ class Search:
         self.pictures = pictures if run is not None else None
         self.artist: ThreadPoolExecutor | None = None
         self.drawing: dict[int, Future[list[Path]]] = {}  # trial number -> its pictures
+        # stage one of a prefiltered search (nas.search.prefilter): the genomes it chose
+        self.prefilter = prefilter
+        self.chosen: dict[Genome, Chosen] = {}
 
     # --- state ----------------------------------------------------------------------------
 
@@ -252,6 +262,25 @@ class Search:
             log.info("%s derived %d genome(s): %s", self.evaluator.name, len(fresh),
                      ", ".join(g.id for g in fresh))
             self.queue.extendleft(reversed(fresh))
+
+    def take_prefiltered(self) -> None:
+        """Stage one: score the candidates with the proxy, record them in the study, and
+        queue the best that have no finished trial yet, before anything else (see
+        :mod:`nas.search.prefilter`)."""
+        if self.prefilter is None:
+            return
+        path = self.run.path / SCORE_FILE if self.run is not None else None
+        report = self.evaluator.context.report
+        chosen = self.prefilter.run(self.evaluator.context, self.config.seed, path, report)
+        with self._writing("study"):
+            self.study.describe(prefilter=self.prefilter.record())
+        self.chosen = {c.genome: c for c in chosen}
+        fresh = [c.genome for c in chosen if c.genome not in self.results
+                 and c.genome not in self.queue]
+        log.info("prefilter: %d cells scored with %s; %d of the best %d to judge: %s",
+                 len(self.prefilter.ranked), self.prefilter.name, len(fresh), len(chosen),
+                 ", ".join(g.id for g in fresh))
+        self.queue.extendleft(reversed(fresh))
 
     def history(self) -> list[Evaluation]:
         """The run's finished children as evaluations (for an evaluator that learns from
@@ -361,7 +390,11 @@ class Search:
         job = Job(trial=number, genome=genome)
         where = self.evaluator.submit(job)
         self.flying[number] = job
-        self.to_start.append((number, genome, where))
+        attrs = dict(where)
+        if genome in self.chosen:  # stage one chose it: its proxy rank and score
+            attrs["prefilter"] = {"proxy": self.prefilter.name if self.prefilter else None,
+                                  **self.chosen[genome].to_dict()}
+        self.to_start.append((number, genome, attrs))
         if self.pictures is not None:
             self.draw(number, genome)
         self.progress.running[number] = Running(number, genome.id, time.time(), where)
@@ -416,11 +449,13 @@ class Search:
             **evaluation.metrics,  # flat, for the dashboard's columns; "metrics": what was told
             "status": evaluation.status, "message": evaluation.message,
             "result": evaluation.detail, "metrics": metrics, "reward": reward}
+        if evaluation.measure != "accuracy":  # the result is a proxy's score, not an accuracy
+            attrs["measure"] = evaluation.measure
         finished = Finished(trial=number, genome_id=genome.id, status=evaluation.status,
-                            accuracy=metrics["accuracy"] if metrics else None, reward=reward,
-                            seconds=evaluation.seconds, where=evaluation.where,
+                            accuracy=metrics.get("accuracy") if metrics else None,
+                            reward=reward, seconds=evaluation.seconds, where=evaluation.where,
                             message=evaluation.message, params=evaluation.metrics.get("params"),
-                            flops=evaluation.metrics.get("flops"))
+                            flops=evaluation.metrics.get("flops"), measure=evaluation.measure)
         self.to_finish.append((number, state, reward, attrs, evaluation.curve, finished))
         self.dirty = True
         self.progress.record(finished)
@@ -503,7 +538,8 @@ def _finished(record: TrialRecord) -> Finished:
     return Finished(trial=record.number, genome_id=record.genome.id, status=record.status,
                     accuracy=record.accuracy if record.state == "COMPLETE" else None,
                     reward=record.reward, seconds=float(a.get("seconds", 0.0)), where=a,
-                    message=record.message, params=a.get("params"), flops=a.get("flops"))
+                    message=record.message, params=a.get("params"), flops=a.get("flops"),
+                    measure=str(a.get("measure", "accuracy")))
 
 
 # --- the entry point -----------------------------------------------------------------------
@@ -531,6 +567,12 @@ def make_context(config: SearchConfig, space: Space | None = None,
                    seed=config.seed, resources=config.resources(), early_stop=config.early_stop,
                    metrics=tuple(sorted(needed)), workdir=workdir,
                    controller=config.controller)
+
+
+def objective(config: SearchConfig, evaluator: Evaluator) -> Objective:
+    """The run's objective on what ``evaluator`` measures (the accuracy, or a proxy's score:
+    a cost cannot be traded against that, NasError)."""
+    return dataclasses.replace(config.objective(), metric=evaluator.measure)
 
 
 def make_evaluator(config: SearchConfig, space: Space, controller: Controller) -> Evaluator:
@@ -648,10 +690,14 @@ def run_search(config: SearchConfig | None = None, *, name: str | None = None,
         controller = make_controller(config, space)
         config = dataclasses.replace(config, early_stop=early_stopping(config, controller))
         evaluator = evaluator or make_evaluator(config, space, controller)
+        objective(config, evaluator)  # a cost with a proxy's score: raised before the run
         if resume is not None:
             state = restore(run, config, controller, evaluator)
         try:
             evaluator.open()  # missing data, an unreachable cluster: raised here
+            stage_one = Prefilter.from_config(config)
+            if stage_one is not None:  # its data and minibatch, before the run exists
+                stage_one.check(evaluator.context, config.seed)
             config = dataclasses.replace(config, input_shape=list(evaluator.input_shape),
                                          num_classes=evaluator.num_classes)
             if resume is None:
@@ -697,6 +743,7 @@ def _drive(run: RunDir | None, config: SearchConfig, controller: Controller,
     progress = Progress(run=study.name, space=config.space, controller=config.controller,
                         dataset=config.dataset, trials=config.trials,
                         time_budget=config.time_budget, evaluator=config.evaluator)
+    options.setdefault("prefilter", Prefilter.from_config(config))
     search = Search(run, config, controller, evaluator, study, view, progress, **options)
     study.describe(config=config.to_dict(), evaluator=evaluator.describe(),
                    objective=search.objective.to_dict())
@@ -715,6 +762,7 @@ def _drive(run: RunDir | None, config: SearchConfig, controller: Controller,
     try:
         view.start(progress)
         if search.may_start() or search.queue:
+            search.take_prefiltered()  # stage one, before the evaluator acquires compute
             evaluator.start(search.history(), jobs=search.jobs_left())
             search.take_proposals()
         search.loop()
@@ -740,26 +788,30 @@ class QuietView:
 
 def search_in_memory(config: SearchConfig, *, evaluator: Evaluator | None = None,
                      view: View | None = None, revisit_limit: int = REVISIT_LIMIT,
-                     repeat_when_exhausted: bool = False) -> SearchResult:
+                     repeat_when_exhausted: bool = False,
+                     prefilter: Prefilter | None = None) -> SearchResult:
     """The same search with no run directory: the study lives in memory, nothing is saved.
 
     For benchmarks (``nas benchmark`` runs every controller and seed this way with the
     ``table`` evaluator) and notebooks. ``repeat_when_exhausted`` judges a known genome again
     once the controller has proposed only known ones ``revisit_limit`` times in a row, so the
-    budget is always spent (the benchmark's convention), instead of stopping.
+    budget is always spent (the benchmark's convention), instead of stopping. ``prefilter``
+    replaces the stage one the config describes (a benchmark's, with scores computed before).
     """
     config.check()
     space = create_space(config.space, **config.space_options)
     controller = make_controller(config, space)
     config = dataclasses.replace(config, early_stop=early_stopping(config, controller))
     evaluator = evaluator or make_evaluator(config, space, controller)
+    objective(config, evaluator)
     try:
         evaluator.open()
         storage = optuna.storages.InMemoryStorage()
         study = RunStudy.open(storage, f"{config.space}-{config.controller}-{config.seed}",
                               space, create=True)
         return _drive(None, config, controller, evaluator, study, view or QuietView(),
-                      revisit_limit=revisit_limit, repeat_when_exhausted=repeat_when_exhausted)
+                      revisit_limit=revisit_limit, repeat_when_exhausted=repeat_when_exhausted,
+                      prefilter=prefilter or Prefilter.from_config(config))
     finally:
         evaluator.close()
 

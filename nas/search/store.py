@@ -523,7 +523,10 @@ class RunStudy:
         genome = (Genome.from_dict(raw) if isinstance(raw, dict)
                   else Genome.of(space, t.params))
         value = t.value if t.state == TrialState.COMPLETE else None
-        accuracy = attrs.get("accuracy", value) if value is not None else None
+        # a trial whose result is not an accuracy (a proxy's score) has none
+        trained = attrs.get("measure", "accuracy") == "accuracy"
+        accuracy = (attrs.get("accuracy", value if trained else None) if value is not None
+                    else None)
         status = str(attrs.get("status", "running" if t.state == TrialState.RUNNING else "?"))
         completed = t.datetime_complete.timestamp() if t.datetime_complete else None
         return TrialRecord(number=t.number, state=t.state.name, status=status, genome=genome,
@@ -637,6 +640,8 @@ def run_status(runs_dir: str | Path, name: str, top: int = 5) -> dict[str, Any]:
                 "flops": a.get("flops"), "latency_ms": a.get("latency_ms"),
                 "seconds": a.get("seconds"), "reward": a.get("reward"),
                 "node": a.get("node"), "device": a.get("device"),
+                "measure": a.get("measure", "accuracy"),  # a proxy's name: not an accuracy
+                "prefilter": a.get("prefilter"),  # stage one's rank and score, if it chose it
                 "genome_id": r.genome.id, "genome": r.genome.to_dict()}
 
     failures = [{"trial": r.number, "status": r.status, "message": r.message,

@@ -13,10 +13,11 @@ pytest collects the inherited tests::
 
 The checks: judging a few genomes through the asynchronous protocol gives well-formed, JSON
 round-tripping evaluations (a status from :data:`~nas.evaluators.base.STATUSES`, a finite
-accuracy in [0, 100] when ok, timings, where it ran), one per job and never more than the
-evaluator has room for; a deterministic evaluator judges a genome the same way alone and in a
-batch; its saved state is JSON and tensors only and restores into a fresh evaluator; ``close``
-is safe twice.
+accuracy in [0, 100] when ok, or, for an evaluator whose result is another measure such as a
+proxy's score, a finite value of that metric and no accuracy; timings, where it ran), one per
+job and never more than the evaluator has room for; a deterministic evaluator judges a genome
+the same way alone and in a batch; its saved state is JSON and tensors only and restores into
+a fresh evaluator; ``close`` is safe twice.
 """
 
 from __future__ import annotations
@@ -109,9 +110,13 @@ class EvaluatorConformance:
         for genome, e in zip(genomes, evaluations, strict=True):
             assert e.status in STATUSES, e.status
             assert e.finished >= e.started > 0, f"{genome.id}: bad times {e.started, e.finished}"
+            assert e.measure == opened.measure, (e.measure, opened.measure)
             if e.ok:
-                accuracy = e.metrics["accuracy"]
-                assert math.isfinite(accuracy) and 0.0 <= accuracy <= 100.0, accuracy
+                if e.measure == "accuracy":
+                    accuracy = e.metrics["accuracy"]
+                    assert math.isfinite(accuracy) and 0.0 <= accuracy <= 100.0, accuracy
+                else:  # another measure is never passed off as an accuracy
+                    assert "accuracy" not in e.metrics, e.metrics
                 assert all(math.isfinite(float(v)) for v in e.metrics.values()), e.metrics
                 assert e.told() == e.metrics
             else:
@@ -133,7 +138,8 @@ class EvaluatorConformance:
         genomes, evaluations = judged
         alone = judge(opened, genomes[:1], first_trial=100)[0]
         assert alone.status == evaluations[0].status
-        assert alone.metrics.get("accuracy") == evaluations[0].metrics.get("accuracy")
+        measure = evaluations[0].measure
+        assert alone.metrics.get(measure) == evaluations[0].metrics.get(measure)
 
     def test_state_is_plain_and_restores(self, opened: Evaluator) -> None:
         state = opened.state_dict()
