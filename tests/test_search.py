@@ -278,7 +278,7 @@ def test_plan_slots() -> None:
     (["--recipe", '{"nope": 1}'], "recipe has no option(s) nope"),
     (["--recipe", '{"lr": "x"}'], "recipe lr cannot be 'x'"),
     (["--name", "taken"], "run 'taken' already exists"),
-    (["--storage", "nope://x"], "cannot open the study storage 'nope://x'"),
+    (["--storage", "nope://x"], "cannot open the study storage nope://x"),
     (["--time-budget", "soon"], "bad duration 'soon'"),
     (["--resume", "missing"], "no run 'missing'"),
     (["--resume", "taken", "--space", "vgg"], "--space cannot change"),
