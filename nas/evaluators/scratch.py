@@ -286,7 +286,8 @@ class TrainEvaluator(Evaluator):
     process or node that dies is restarted by Ray and its child run again (``max_retries``).
     With ``--early-stop`` the children report each epoch to an :class:`EarlyStopper` actor.
 
-    ``child_fn`` replaces the trainer in the workers (the scheduling benchmark's timed sleep).
+    ``child_fn`` replaces the trainer in the workers (the scheduling benchmark's timed sleep;
+    ``NAS_TEST_CHILD_SECONDS`` makes it :func:`sleeping_child`, see the module docstring).
     """
 
     name = "train"
