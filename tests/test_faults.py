@@ -18,7 +18,8 @@ Asserted: the finished search has exactly its budget of finished children, each 
 killed worker's child is run again, never lost), each genome judged in one trial only, every
 trial cut off by a driver kill marked interrupted and its genome judged again, no trial left
 running, the saved state has told every finished trial, and the controller learned from every
-result exactly once. ``NAS_FAULTS_SEED=N`` draws other moments (the soak: run it with many).
+result exactly once (plus the revisits it was told). ``NAS_FAULTS_SEED=N`` draws other
+moments: ``bench/fault_soak.py`` runs many seeds.
 
 Measured on the 2-core development machine: about 100 s (see docs/reliability.md).
 """
@@ -204,10 +205,15 @@ def test_kill_workers_and_the_driver_at_random_moments(address: str, tmp_path: P
     state = run.load_state()
     assert state is not None
     assert state["told"] == sorted(r.number for r in finished) and state["pending"] == []
-    # rl learns every batch_size=2 results: every result told exactly once (+ revisits)
+    # rl learns every batch_size=2 results: every result told exactly once, plus the
+    # revisits (a known genome proposed again is told its result, without a trial). Those of
+    # the last session are all in its saved state; one in a killed session is lost with the
+    # state when it came after the last save (as a proposal is), yet search.log has its line.
     controller = state["controller"]
-    revisits = log.count("proposed again")
-    assert controller["updates"] * 2 + len(controller["buffer"]) == TRIALS + revisits
+    told = controller["updates"] * 2 + len(controller["buffer"])
+    last_session = log.rsplit("INFO resume f:", 1)[1]
+    assert TRIALS + last_session.count("proposed again") <= told
+    assert told <= TRIALS + log.count("proposed again")
     summary = run.summary()
     assert summary["state"] == "finished" and summary["done"] == TRIALS
     assert log.count("resume:") >= DRIVER_KILLS - 1  # the early kill may precede its line
