@@ -38,6 +38,7 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, default=Path("/tmp/nas-fault-soak"),
                         help="where the runs of each seed are kept")
     args = parser.parse_args()
+    args.keep.mkdir(parents=True, exist_ok=True)  # pytest makes only the last level
     failed = []
     for seed in seeds(args.seeds):
         env = {**os.environ, "NAS_FAULTS_SEED": str(seed), "PYTHONPATH": str(ROOT)}
