@@ -21,7 +21,8 @@ running, the saved state has told every finished trial, and the controller learn
 result exactly once (plus the revisits it was told). ``NAS_FAULTS_SEED=N`` draws other
 moments: ``bench/fault_soak.py`` runs many seeds.
 
-Measured on the 2-core development machine: about 100 s (see docs/reliability.md).
+Measured on the 2-core development machine, shared with other jobs: 104-124 s
+(see docs/reliability.md).
 """
 
 from __future__ import annotations
