@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -127,11 +128,21 @@ class Driver:
         self.proc.wait()
 
 
-def kill_a_worker(rng: random.Random, timeout: float = 30.0) -> int:
-    """SIGKILL one worker that is running a child (drawn with ``rng``); its pid."""
+def session_workers(log: Path) -> set[int]:
+    """Pids of the workers the current session of the run started (its "ready" lines, after
+    its resume line): a dead driver's workers may still be running its children for a while,
+    until Ray stops them, and are not this session's to kill."""
+    text = log.read_text()
+    current = text.rsplit("INFO resume f:", 1)[-1]
+    return {int(pid) for pid in re.findall(r" ready on node .*, pid (\d+)\)", current)}
+
+
+def kill_a_worker(rng: random.Random, log: Path, timeout: float = 30.0) -> int:
+    """SIGKILL one worker of the current session that is running a child (drawn with
+    ``rng``); its pid."""
     deadline = time.monotonic() + timeout
-    while not (pids := child_workers()):
-        assert time.monotonic() < deadline, "no worker was running a child"
+    while not (pids := sorted(set(child_workers()) & session_workers(log))):
+        assert time.monotonic() < deadline, "no worker of this session was running a child"
         time.sleep(0.05)
     pid = rng.choice(pids)
     os.kill(pid, signal.SIGKILL)
@@ -157,13 +168,14 @@ def test_kill_workers_and_the_driver_at_random_moments(address: str, tmp_path: P
              "--limit", "100", "--epochs", "1", "--trials", str(TRIALS), "--gpus", str(GPUS),
              "--seed", str(SEED), "--name", "f", *common]
     resume = [sys.executable, "-m", "nas", "search", "--resume", "f", *common]
+    log_path = tmp_path / "f" / "search.log"
     t0 = time.monotonic()
     killed_workers: list[int] = []
     early = rng.randrange(1, DRIVER_KILLS)  # the resume whose driver dies as it starts
     for session in range(DRIVER_KILLS):
         driver = Driver(first if session == 0 else resume, env)
         if session == early:  # while it restores the run and starts its workers
-            wait_for_line(tmp_path / "f" / "search.log", "INFO resume f:", session - 1)
+            wait_for_line(log_path, "INFO resume f:", session - 1)
             time.sleep(rng.uniform(0.0, 4.0))
         else:
             at = 0
@@ -171,7 +183,7 @@ def test_kill_workers_and_the_driver_at_random_moments(address: str, tmp_path: P
                 at += rng.randint(1, 3)
                 assert driver.wait_children(at), f"session {session} ended: {driver.err}"
                 time.sleep(rng.uniform(0.0, 0.9))
-                killed_workers.append(kill_a_worker(rng))
+                killed_workers.append(kill_a_worker(rng, log_path))
             assert driver.wait_children(at + rng.randint(1, 4)), driver.err
             time.sleep(rng.uniform(0.0, 0.9))  # anywhere in the loop: a save, a study write
         assert driver.proc.poll() is None, f"session {session} ended: {driver.err}"
@@ -180,7 +192,7 @@ def test_kill_workers_and_the_driver_at_random_moments(address: str, tmp_path: P
     last = Driver(resume, env)  # to the end, with one more worker killed: its child retried
     assert last.wait_children(rng.randint(1, 3)), last.err
     time.sleep(rng.uniform(0.0, 0.9))
-    killed_workers.append(kill_a_worker(rng))
+    killed_workers.append(kill_a_worker(rng, log_path))
     last.proc.wait(timeout=600)
     seconds = time.monotonic() - t0
     assert last.proc.returncode == 0, last.err
