@@ -21,7 +21,7 @@ running, the saved state has told every finished trial, and the controller learn
 result exactly once (plus the revisits it was told). ``NAS_FAULTS_SEED=N`` draws other
 moments: ``bench/fault_soak.py`` runs many seeds.
 
-Measured on the 2-core development machine, shared with other jobs: 104-146 s
+Measured on the 2-core development machine, shared with other jobs: 104-163 s
 (see docs/reliability.md).
 """
 
