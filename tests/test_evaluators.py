@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -124,3 +125,22 @@ def test_bad_evaluator_input_is_one_line(argv: list[str], message: str, tmp_path
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and message in err, err
     assert not any(tmp_path.iterdir()), "nothing is written for a search that cannot start"
+
+
+def test_test_hook_makes_train_children_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``NAS_TEST_CHILD_SECONDS`` (the load and fault tests' hook) swaps the trainer for the
+    sleeping child; without it, or with a child_fn given, nothing changes."""
+    from nas.evaluators.scratch import ChildJob, TrainEvaluator, sleeping_child, train_child
+    from nas.testing.children import sleeping_child as named
+
+    context = Context(space=create_space("nasbench201", channels=8), dataset="digits")
+    monkeypatch.delenv("NAS_TEST_CHILD_SECONDS", raising=False)
+    assert TrainEvaluator(context).child_fn is train_child
+    monkeypatch.setenv("NAS_TEST_CHILD_SECONDS", "0.01")
+    assert TrainEvaluator(context).child_fn is sleeping_child is named
+    assert TrainEvaluator(context, child_fn=len).child_fn is len  # type: ignore[arg-type]
+    job = ChildJob(trial=0, genome=context.space.sample(random.Random(0)), recipe={},
+                   epochs=1.0)
+    result = sleeping_child(job, None, None)  # type: ignore[arg-type]
+    assert result.status == "ok" and 50.0 <= result.final_val_top1 <= 99.0
+    assert sleeping_child(job, None, None).final_val_top1 == result.final_val_top1  # type: ignore[arg-type]

@@ -8,9 +8,11 @@ the cases that need Ray itself are in tests/test_reliability.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -165,6 +167,38 @@ def test_run_killed_before_its_study_exists(runs: Path) -> None:
     code, out, _ = cli(["runs", "--runs-dir", str(runs), "--json"])
     assert code == 0 and json.loads(out)[0]["state"] == "new"
     result = run_search(resume="r", runs_dir=runs)  # and it resumes from nothing
+    assert result.done == 4
+
+
+@pytest.mark.parametrize("stage", ["empty file", "tables without rows"])
+def test_run_read_or_killed_while_its_study_is_being_made(runs: Path, stage: str) -> None:
+    """The driver makes study.db in several transactions; a reader arriving in between (the
+    load test met one: "attempt to write a readonly database") or a search killed in between
+    leaves a file without Optuna's schema. Readers say "no trials yet" without writing it, and
+    the run resumes (found by tests/test_load.py)."""
+    for p in (runs / "r").iterdir():
+        if p.name != CONFIG:
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    db = runs / "r" / STUDY_DB
+    if stage == "empty file":
+        db.write_bytes(b"")
+    else:  # a real study's tables, emptied: what the driver has made before the version rows
+        make_run(runs, "other")
+        shutil.copy(runs / "other" / STUDY_DB, db)
+        shutil.rmtree(runs / "other")
+        with contextlib.closing(sqlite3.connect(db)) as conn:
+            tables = [r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")]
+            for table in tables:
+                conn.execute(f"DELETE FROM {table}")
+            conn.commit()
+    before = folder_hash(runs / "r")
+    for argv in (["status", "r"], ["report", "r"], ["export", "r", "--format", "code"]):
+        code, _, err = cli([*argv, "--runs-dir", str(runs)])
+        one_clear_line(argv, code, err)
+        assert "no trials yet" in err and "being made" in err and "--resume r" in err
+    assert folder_hash(runs / "r") == before
+    result = run_search(resume="r", runs_dir=runs)
     assert result.done == 4
 
 

@@ -29,9 +29,12 @@ With ``--early-stop``, each epoch's validation accuracy goes to one :class:`Earl
 actor, which answers "stop" or "go on" with an Optuna pruner (asynchronous successive halving
 by default, Li et al. 2020; Hyperband or the median rule on request).
 
-Test hook: ``NAS_TEST_WORKER_EXIT=<path>`` makes the first child that finds no file at
+Test hooks: ``NAS_TEST_WORKER_EXIT=<path>`` makes the first child that finds no file at
 ``<path>`` create it and kill its own worker process (``os._exit``), as an out-of-memory kill
 would; the tests use it to check that Ray restarts the worker and runs the child again.
+``NAS_TEST_CHILD_SECONDS=<s>`` in the driver's environment makes the workers run
+:func:`sleeping_child` instead of training (the load and fault tests drive ``nas search`` in a
+subprocess with hundreds of children this way; the workers read ``<s>`` from theirs).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import importlib
 import logging
 import math
 import os
+import random
 import socket
 import time
 import traceback
@@ -124,6 +128,19 @@ def train_child(job: ChildJob, data: DataSplits, on_epoch: OnEpoch | None) -> Re
     return train_genome(job.genome, data, Recipe.from_dict(job.recipe),
                         Budget(epochs=job.epochs),
                         space_options=job.space_options, on_epoch=on_epoch)
+
+
+def sleeping_child(job: ChildJob, data: DataSplits, on_epoch: OnEpoch | None) -> Result:
+    """A child that sleeps instead of training, for tests and benchmarks of the search machinery.
+
+    It takes ``NAS_TEST_CHILD_SECONDS`` (default 1) of wall time, uses no CPU, and returns a
+    result whose accuracy (50-99 %) is a fixed function of its genome: the search around it
+    (the controller, Ray actors, the study, the state file) is the real one.
+    """
+    time.sleep(float(os.environ.get("NAS_TEST_CHILD_SECONDS", "1")))
+    accuracy = random.Random(job.genome.id).uniform(50.0, 99.0)
+    return Result(status="ok", val_top1=[accuracy], best_val_top1=accuracy,
+                  final_val_top1=accuracy, epochs=1.0, params=1000, flops=10**6)
 
 
 def where() -> dict[str, Any]:
@@ -269,7 +286,8 @@ class TrainEvaluator(Evaluator):
     process or node that dies is restarted by Ray and its child run again (``max_retries``).
     With ``--early-stop`` the children report each epoch to an :class:`EarlyStopper` actor.
 
-    ``child_fn`` replaces the trainer in the workers (the scheduling benchmark's timed sleep).
+    ``child_fn`` replaces the trainer in the workers (the scheduling benchmark's timed sleep;
+    ``NAS_TEST_CHILD_SECONDS`` makes it :func:`sleeping_child`, see the module docstring).
     """
 
     name = "train"
@@ -279,6 +297,8 @@ class TrainEvaluator(Evaluator):
     def __init__(self, context: Context, *, child_fn: ChildFn = train_child,
                  **options: Any) -> None:
         super().__init__(context, **options)
+        if child_fn is train_child and os.environ.get("NAS_TEST_CHILD_SECONDS"):
+            child_fn = sleeping_child  # the test hook (see the module docstring)
         self.child_fn = child_fn
         self.slots: Slots | None = None
         self.workers: list[_Worker] = []  # every worker started, to kill at the end

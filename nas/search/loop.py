@@ -90,6 +90,7 @@ from nas.search.store import (
     open_storage,
     run_config,
     sqlite_file,
+    study_ready,
 )
 from nas.search.validate import SavedState, saved_state
 
@@ -637,11 +638,11 @@ def restore(run: RunDir, config: SearchConfig, controller: Controller,
     told = set(state.told) if state is not None else set()
     recorded = told | ({-1} if state is not None and state.pending else set())
     file = sqlite_file(run.storage_url)
-    if file is not None and not file.is_file():
+    if file is not None and not study_ready(file):
         if recorded:
-            raise NasError(f"run {run.name!r} is damaged: its study {file} is missing, but "
-                           f"{path.name} records children; start a new run")
-        return state  # stopped before its study was made: nothing to lose
+            raise NasError(f"run {run.name!r} is damaged: its study {file} is missing or "
+                           f"empty, but {path.name} records children; start a new run")
+        return state  # stopped before (or while) its study was made: nothing to lose
     finished = {r.number for r in open_run_study(run).records() if r.finished}
     lost = sorted(told - finished)
     if lost:

@@ -36,6 +36,7 @@ import logging
 import math
 import os
 import socket
+import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -315,11 +316,38 @@ def sqlite_file(url: str) -> Path | None:
     return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
 
 
+#: The tables Optuna makes in a new database, and the two it fills before the study exists.
+_OPTUNA_TABLES = ("studies", "version_info", "alembic_version")
+
+
+def study_ready(file: Path) -> bool:
+    """Whether the SQLite file ``file`` has Optuna's schema: its tables and version rows.
+
+    The driver makes them in several transactions when it creates a run's study, and Optuna
+    fills in whichever are missing when it opens a database for writing; a read-only reader
+    cannot, so one that arrives in between (or after a search killed in between) must not try.
+    A file SQLite cannot read counts as ready: opening it says how it is damaged.
+    """
+    if not file.is_file():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{file}?mode=ro", uri=True)) as db:
+            tables = {row[0] for row in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not set(_OPTUNA_TABLES) <= tables:
+                return False
+            return all(db.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() is not None
+                       for t in _OPTUNA_TABLES[1:])
+    except sqlite3.Error:
+        return True
+
+
 def open_storage(url: str, *, read_only: bool = False) -> optuna.storages.BaseStorage:
     """An Optuna storage for ``url`` (SQLite files get the WAL pragmas).
 
     ``read_only`` opens an SQLite file so that nothing can write it (a reader never creates a
-    missing database, fills an empty file with tables, or changes a damaged one).
+    missing database, fills an empty file with tables, or changes a damaged one); a file
+    without Optuna's schema yet (:func:`study_ready`) is refused in one line.
     """
     import optuna  # here, not at the top: see the module docstring
 
@@ -327,6 +355,9 @@ def open_storage(url: str, *, read_only: bool = False) -> optuna.storages.BaseSt
     if read_only and file is not None:
         if not file.is_file():
             raise NasError(f"the study {file} does not exist")
+        if not study_ready(file):
+            raise NasError(f"the study {file} has no tables yet (a search is creating it, or "
+                           "was stopped while it did)")
         url = f"sqlite:///file:{file}?mode=ro&uri=true"
     try:
         storage = optuna.storages.RDBStorage(url)
@@ -550,10 +581,11 @@ def open_run_study(run: RunDir) -> RunStudy:
     """``run``'s study, to read (nothing is written to it); a run stopped before its study
     was made says so, in one line."""
     file = sqlite_file(run.storage_url)
-    if file is not None and not file.is_file():
-        raise NasError(f"run {run.name!r} has no trials yet (its search stopped before the "
-                       f"first one was recorded, and {file.name} does not exist): resume it "
-                       f"with nas search --resume {run.name}")
+    if file is not None and not study_ready(file):
+        how = "does not exist" if not file.is_file() else "is still being made"
+        raise NasError(f"run {run.name!r} has no trials yet ({file.name} {how}: its search "
+                       f"is starting, or stopped before its first trial was recorded): if it "
+                       f"is not running, resume it with nas search --resume {run.name}")
     return RunStudy.open(run.storage_url, run.name, None, load=True)
 
 
