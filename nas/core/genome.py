@@ -153,11 +153,15 @@ class GenomeFile:
         path = Path(path)
         if not path.is_file():
             raise GenomeError(f"genome file not found: {path}")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise GenomeError(f"{path}: not a genome: invalid JSON ({e})") from None
-        return cls.from_dict(data)
+        try:  # whatever the file holds (not UTF-8, not JSON, a checkpoint): one line
+            data = parse_json(read_bytes(path, "a genome file"), path, "a genome JSON file")
+            if not isinstance(data, Mapping):
+                raise GenomeError(f"not a genome: a JSON {type(data).__name__}, not an object")
+            return cls.from_dict(data)
+        except GenomeError as e:
+            raise GenomeError(f"{path}: {e}") from None
+        except NasError as e:
+            raise GenomeError(str(e)) from None
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
