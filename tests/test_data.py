@@ -135,6 +135,7 @@ def test_bad_input_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(NasError, match="no class folders"):
         load_dataset("imagefolder", tmp_path / "empty")
     (tmp_path / "noimages" / "cat").mkdir(parents=True)
+    (tmp_path / "noimages" / "dog").mkdir()
     with pytest.raises(NasError, match="no images"):
         load_dataset("imagefolder", tmp_path / "noimages", cache=tmp_path / "cache")
     (tmp_path / "broken" / "cat").mkdir(parents=True)

@@ -98,10 +98,10 @@ def test_small_search_with_each_controller(cluster: Path, tmp_path: Path,
 
 def test_raising_and_diverging_children_are_recorded(cluster: Path, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    """Real failures: VGG genomes too deep for 8x8 digits raise ShapeError when built, and a
-    learning rate of 1e9 makes the buildable ones diverge (NaN loss)."""
-    config = SearchConfig(space="vgg", controller="random", dataset="digits", limit=300,
-                          epochs=1.0, trials=4, seed=0, recipe={"lr": 1e9})
+    """Real failures: DenseNet genomes with too many transitions for 8x8 digits raise
+    ShapeError when built, and a learning rate of 1e9 makes the buildable ones diverge."""
+    config = SearchConfig(space="densenet", controller="random", dataset="digits", limit=300,
+                          epochs=1.0, trials=4, seed=2, recipe={"lr": 1e9})
     result = run_search(config, name="bad", runs_dir=tmp_path, view=LineView())
     assert result.done == 4 and result.stop_reason == "budget"
     records = _trials(result.run)
