@@ -140,6 +140,8 @@ def test_bad_input_is_one_clear_error(tmp_path: Path) -> None:
         load_dataset("imagefolder", tmp_path / "noimages", cache=tmp_path / "cache")
     (tmp_path / "broken" / "cat").mkdir(parents=True)
     (tmp_path / "broken" / "cat" / "0.jpg").write_bytes(b"not a jpeg")
+    (tmp_path / "broken" / "dog").mkdir()
+    (tmp_path / "broken" / "dog" / "1.jpg").write_bytes(b"not a jpeg either")
     with pytest.raises(NasError, match=r"cannot read image .*0\.jpg"):
         load_dataset("imagefolder", tmp_path / "broken", cache=tmp_path / "cache")
     with pytest.raises(NasError, match=r"looked for .*cifar-10-batches-py.*--download"):
