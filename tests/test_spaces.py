@@ -23,12 +23,24 @@ CHEAP = {"nasbench201": {"channels": 8, "cells_per_stage": 1},
 # builds every sample (tests/test_space_*.py check more genomes, as graphs only), so fewer
 # samples still cover every kind of block.
 SAMPLES = {"darts": 50, "inception": 60, "densenet": 60, "convnet": 80, "resnet": 100}
+#: The default suite's share of those samples (the slow suite builds them all; every space's
+#: 500 random genomes are checked as graphs in tests/test_space_validity.py)
+QUICK = 3
 
 
 @pytest.mark.parametrize("name", SPACES)
 def test_sampled_genomes_build_or_are_rejected_clearly(name: str) -> None:
+    _check_sampled(name, SAMPLES.get(name, 200) // QUICK)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SPACES)
+def test_all_sampled_genomes_build_or_are_rejected_clearly(name: str) -> None:
+    _check_sampled(name, SAMPLES.get(name, 200))
+
+
+def _check_sampled(name: str, n: int) -> None:
     torch.manual_seed(0)
-    n = SAMPLES.get(name, 200)
     report = check_space(create_space(name, **CHEAP.get(name, {})), n=n, seed=0)
     assert report.built + report.rejected == n
     assert report.built >= n // 2, f"{name}: only {report.built}/{n} sampled genomes build"
