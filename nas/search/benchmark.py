@@ -235,7 +235,6 @@ def plot(bench: Benchmark, path: str | Path, title: str = "") -> Path:
     regret.legend(loc="upper right")
     for ax in (best, regret):
         ax.set_xlim(1, bench.queries)
-        ax.set_xscale("log")
         ax.set_xlabel("queries (distinct architectures evaluated)")
         ax.grid(alpha=0.3, which="both")
     seeds = f"seeds {bench.first_seed}-{bench.first_seed + bench.seeds - 1}"
