@@ -35,20 +35,22 @@ architectures, mean over 20 seeds; ``nas benchmark --controller LIST --seeds 20 
 [--first-seed 20]``; optimum 94.37, sd over seeds 0.1-0.25, so a mean's standard error is
 0.03-0.05):
 
-=================================================  ==========  ===========
-options (``rl:...``)                               seeds 0-19  seeds 20-39
-=================================================  ==========  ===========
-before: plain REINFORCE, ``elite=0``               94.249      94.121
-**self-imitation of the 3 best (the default)**     **94.326**  **94.262**
-``elite=2``                                        94.312
-``elite=5``                                        94.315      94.251
-``elite=10``                                       94.275
-``elite_weight=3``                                 94.284
-``elite=5``, with ``shaping=rank``                 94.281
-``elite=5``, with ``learning_rate=0.1``            94.211
-``elite=5``, with ``entropy_weight=0.001``         94.293
-regularized evolution (reference)                  94.304      94.305
-=================================================  ==========  ===========
+========================================================  ==========  ===========
+options (``rl:...``)                                      seeds 0-19  seeds 20-39
+========================================================  ==========  ===========
+before: plain REINFORCE, ``elite=0:entropy_weight=1e-4``  94.249      94.121
+self-imitation of the 3 best, ``entropy_weight=1e-4``     94.326      94.262
+**the defaults: elite=3, entropy_weight=1e-3**            **94.340**  **94.306**
+``elite=3:entropy_weight=1e-4:shaping=cubed``             94.344      94.265
+``elite=2:entropy_weight=1e-4``                           94.312
+``elite=5:entropy_weight=1e-4``                           94.315      94.251
+``elite=10:entropy_weight=1e-4``                          94.275
+``elite=3:entropy_weight=1e-4:elite_weight=3``            94.284
+``elite=5:entropy_weight=1e-4:shaping=rank``              94.281
+``elite=5:entropy_weight=1e-4:learning_rate=0.1``         94.211
+``elite=5:entropy_weight=1e-3``                           94.293
+regularized evolution (reference)                         94.304      94.305
+========================================================  ==========  ===========
 
 Tried without self-imitation, none better than plain REINFORCE beyond noise, so not kept
 (seeds 0-19): ``learning_rate`` 0.1 / 0.2: 94.18 / 94.07; ``temperature=2``: 94.17;
@@ -56,8 +58,11 @@ Tried without self-imitation, none better than plain REINFORCE beyond noise, so 
 ``shaping=cubed``: 94.26; rank shaping (a reward's quantile among all told): 94.16; distinct
 proposals (resample up to 100 times for a genome not yet seen): 94.15, with rank shaping
 94.27; self-imitation together with distinct proposals (``elite=5``): 94.24. Self-imitation
-closes most of the gap to evolution (+0.08 and +0.14 on the two seed sets) but on the fresh
-seeds 20-39 rl stays 0.04 below evolution (within about one standard error).
+closes most of the gap to evolution (+0.08 and +0.14 on the two seed sets); a ten times larger
+entropy bonus then keeps the policy from collapsing onto its elites (fewer free revisits) and
+brings rl level with evolution on both seed sets. The entropy weight was picked from two
+variants run on both seed sets (entropy, cubed), so seeds 20-39 are not fully untouched by
+that last choice; the margin over evolution (0.00-0.04) is within one standard error.
 
 The policy learns from the reward it is told (validation accuracy, or MnasNet's accuracy x
 (cost/target)^w: :mod:`nas.core.objective`) as a fraction (the reward / 100, as Zoph & Le's
@@ -97,7 +102,7 @@ class RLConfig:
     temperature: float = 5.0  # logits / T before clipping; > 1 flattens the policy (ENAS: 5)
     tanh_constant: float | None = 2.5  # logits -> c * tanh(logits); None turns clipping off
     learning_rate: float = 0.05  # Adam; high because a search gets only ~100 updates
-    entropy_weight: float = 1e-4  # bonus on the sampled decisions' entropy (ENAS: 1e-4)
+    entropy_weight: float = 1e-3  # bonus on the sampled decisions' entropy (ENAS: 1e-4)
     baseline_decay: float = 0.95  # EMA decay of the reward baseline (ENAS: 0.99)
     batch_size: int = 1  # results per policy update (Zoph & Le update after each batch)
     shaping: str = "linear"  # "linear": the reward itself; "cubed": reward ** 3 (Zoph & Le)

@@ -179,7 +179,8 @@ def test_rl_self_imitation_keeps_the_best_genomes_and_pulls_the_policy_to_them()
         rl.tell(genomes[0], rewards[0])  # a revisit is not a second elite
         return rl
 
-    plain, imitating = taught(elite=0), taught(elite=3, elite_weight=3.0)
+    plain = taught(elite=0, entropy_weight=1e-4)
+    imitating = taught(elite=3, elite_weight=3.0, entropy_weight=1e-4)
     assert plain.elites == []
     assert [(sp.from_indices(i), r) for i, r in imitating.elites] == [
         (genomes[i], rewards[i] / 100) for i in (11, 10, 9)]  # best first, three kept
