@@ -17,6 +17,53 @@ log-probabilities are recomputed under the *current* policy for the genomes that
 (teacher forcing), so results may arrive in any order, from any proposer (asynchronous
 search), at the price of being slightly off-policy for children proposed a few updates ago.
 
+Self-imitation (Oh et al., ICML 2018, "Self-Imitation Learning"). Each update also pushes up
+the log-probability of the ``elite`` best genomes told so far, each weighted by how far its
+reward lies above the baseline (never below: a genome no better than the baseline is not
+imitated):
+
+    loss += -elite_weight * mean_k[max(R_k - baseline, 0) * log p(genome_k)]
+
+Plain REINFORCE sees a good child once and forgets it as the baseline rises; the elite term
+keeps the policy's mass around the best cells found, so that later samples are mostly their
+neighbours (one or two edges changed), which is where a cell-based space's better cells are.
+It is still the same LSTM trained by policy gradient; only the batch is extended by remembered
+results.
+
+Measured on the NAS-Bench-201 CIFAR-10 table (best test accuracy after 100 distinct
+architectures, mean over 20 seeds; ``nas benchmark --controller LIST --seeds 20 --queries 100
+[--first-seed 20]``; optimum 94.37, sd over seeds 0.1-0.25, so a mean's standard error is
+0.03-0.05):
+
+========================================================  ==========  ===========
+options (``rl:...``)                                      seeds 0-19  seeds 20-39
+========================================================  ==========  ===========
+before: plain REINFORCE, ``elite=0:entropy_weight=1e-4``  94.249      94.121
+self-imitation of the 3 best, ``entropy_weight=1e-4``     94.326      94.262
+**the defaults: elite=3, entropy_weight=1e-3**            **94.340**  **94.306**
+``elite=3:entropy_weight=1e-4:shaping=cubed``             94.344      94.265
+``elite=2:entropy_weight=1e-4``                           94.312
+``elite=5:entropy_weight=1e-4``                           94.315      94.251
+``elite=10:entropy_weight=1e-4``                          94.275
+``elite=3:entropy_weight=1e-4:elite_weight=3``            94.284
+``elite=5:entropy_weight=1e-4:shaping=rank``              94.281
+``elite=5:entropy_weight=1e-4:learning_rate=0.1``         94.211
+``elite=5:entropy_weight=1e-3``                           94.293
+regularized evolution (reference)                         94.304      94.305
+========================================================  ==========  ===========
+
+Tried without self-imitation, none better than plain REINFORCE beyond noise, so not kept
+(seeds 0-19): ``learning_rate`` 0.1 / 0.2: 94.18 / 94.07; ``temperature=2``: 94.17;
+``baseline_decay=0.8``: 94.17; ``entropy_weight=0.001``: 94.20; ``batch_size=4``: 94.10;
+``shaping=cubed``: 94.26; rank shaping (a reward's quantile among all told): 94.16; distinct
+proposals (resample up to 100 times for a genome not yet seen): 94.15, with rank shaping
+94.27; self-imitation together with distinct proposals (``elite=5``): 94.24. Self-imitation
+closes most of the gap to evolution (+0.08 and +0.14 on the two seed sets); a ten times larger
+entropy bonus then keeps the policy from collapsing onto its elites (fewer free revisits) and
+brings rl level with evolution on both seed sets. The entropy weight was picked from two
+variants run on both seed sets (entropy, cubed), so seeds 20-39 are not fully untouched by
+that last choice; the margin over evolution (0.00-0.04) is within one standard error.
+
 The policy learns from the reward it is told (validation accuracy, or MnasNet's accuracy x
 (cost/target)^w: :mod:`nas.core.objective`) as a fraction (the reward / 100, as Zoph & Le's
 accuracy), optionally shaped: ``"cubed"`` as in Zoph & Le, who cube the accuracy so that the
@@ -55,16 +102,20 @@ class RLConfig:
     temperature: float = 5.0  # logits / T before clipping; > 1 flattens the policy (ENAS: 5)
     tanh_constant: float | None = 2.5  # logits -> c * tanh(logits); None turns clipping off
     learning_rate: float = 0.05  # Adam; high because a search gets only ~100 updates
-    entropy_weight: float = 1e-4  # bonus on the sampled decisions' entropy (ENAS: 1e-4)
+    entropy_weight: float = 1e-3  # bonus on the sampled decisions' entropy (ENAS: 1e-4)
     baseline_decay: float = 0.95  # EMA decay of the reward baseline (ENAS: 0.99)
     batch_size: int = 1  # results per policy update (Zoph & Le update after each batch)
     shaping: str = "linear"  # "linear": the reward itself; "cubed": reward ** 3 (Zoph & Le)
+    elite: int = 3  # self-imitation: the best genomes told so far replayed at every update
+    elite_weight: float = 1.0  # weight of the self-imitation term (0 turns it off)
 
     def __post_init__(self) -> None:
         if self.shaping not in SHAPINGS:
             raise NasError(f"rl: unknown shaping {self.shaping!r}; known: {', '.join(SHAPINGS)}")
         if self.batch_size < 1 or self.hidden_size < 1 or self.temperature <= 0:
             raise NasError("rl: batch_size and hidden_size must be >= 1, temperature > 0")
+        if self.elite < 0 or self.elite_weight < 0:
+            raise NasError("rl: elite and elite_weight must be >= 0")
 
 
 class Policy(nn.Module):
@@ -167,6 +218,9 @@ class PolicyGradient(Controller):
         self.baseline: float | None = None  # EMA of rewards; set by the first batch
         self.buffer: list[tuple[list[int], float]] = []  # told, not yet learned from
         self.updates = 0
+        # the best `elite` distinct genomes told so far, best first: (option indices, shaped
+        # reward); what self-imitation replays
+        self.elites: list[tuple[list[int], float]] = []
         # one record per update, for reports (entropy over time): update, time, entropy (the
         # batch's mean policy entropy in nats, summed over decisions), reward, baseline
         self.history: list[dict[str, float]] = []
@@ -183,11 +237,21 @@ class PolicyGradient(Controller):
              metrics: Mapping[str, float] | None = None) -> None:
         indices = self.space.to_indices(self.space.validate(genome))
         told = FAILED_REWARD if reward is None else float(reward)
-        self.buffer.append((indices, self.shape(told / 100.0)))
+        shaped = self.shape(told / 100.0)
+        self.remember(indices, shaped)
+        self.buffer.append((indices, shaped))
         if len(self.buffer) >= self.batch_size:
             batch, self.buffer = self.buffer, []
             with one_thread():
                 self.update(batch)
+
+    def remember(self, indices: list[int], shaped: float) -> None:
+        """Keep ``indices`` among the elites if it is one of the best ``elite`` genomes told."""
+        if self.config.elite == 0 or any(e == indices for e, _ in self.elites):
+            return  # a revisit is told the genome's one known result: nothing new
+        self.elites.append((indices, shaped))
+        self.elites.sort(key=lambda e: -e[1])  # stable: among equals, the earliest stays
+        del self.elites[self.config.elite:]
 
     def shape(self, r: float) -> float:
         """The policy's learning signal from a reward as a fraction (accuracy 0-1)."""
@@ -204,6 +268,11 @@ class PolicyGradient(Controller):
         advantage = rewards - self.baseline  # (B,)
         log_prob, entropy = self.policy(choices)  # (B,), (B,)
         loss = -(advantage * log_prob).mean() - cfg.entropy_weight * entropy.mean()
+        if self.elites and cfg.elite_weight > 0:  # self-imitation (module docstring)
+            elite = torch.tensor([e for e, _ in self.elites], dtype=torch.long)  # (E, D)
+            above = torch.tensor([r for _, r in self.elites]) - self.baseline  # (E,)
+            elite_log_prob, _ = self.policy(elite)  # (E,)
+            loss = loss - cfg.elite_weight * (above.clamp(min=0.0) * elite_log_prob).mean()
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
@@ -240,6 +309,7 @@ class PolicyGradient(Controller):
                 "generator": self.generator.get_state(),
                 "baseline": self.baseline,
                 "buffer": [[list(i), r] for i, r in self.buffer],
+                "elites": [[list(i), r] for i, r in self.elites],
                 "updates": self.updates,
                 "history": [dict(h) for h in self.history]}
 
@@ -250,5 +320,7 @@ class PolicyGradient(Controller):
         baseline = state["baseline"]
         self.baseline = None if baseline is None else float(baseline)
         self.buffer = [(checked_indices(self.space, i), float(r)) for i, r in state["buffer"]]
+        self.elites = [(checked_indices(self.space, i), float(r))
+                       for i, r in state.get("elites", [])]  # states saved before elites: none
         self.updates = int(state["updates"])
         self.history = [{k: float(v) for k, v in h.items()} for h in state["history"]]

@@ -4,7 +4,11 @@ Each controller runs once per seed as a whole search (:func:`nas.search.loop.sea
 the same loop as ``nas search``) with the ``table`` evaluator: propose, look the genome up,
 tell, until it has spent its query budget. No Ray and no disk: a run takes a fraction of a
 second. The measure is the best accuracy found so far after each query, summarised over seeds
-(mean and standard deviation) at a few budgets, and drawn as curves with a band.
+at a few budgets: the mean, the spread (standard deviation over seeds) and a 95% confidence
+interval of the mean (Student's t with seeds - 1 degrees of freedom; it is what says whether
+two controllers' means differ). The plot draws the best-so-far curves (mean +- std) beside
+the regret curves (optimum - best so far, mean with its 95% interval, on a log scale), where
+differences near the optimum are visible.
 
 Counting queries (NAS-Bench-201's convention). A query is the evaluation of a *distinct*
 architecture. When a controller proposes an architecture it has already been answered for,
@@ -23,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 from nas.core.errors import NasError
 from nas.core.genome import Genome
@@ -33,6 +38,17 @@ from nas.search.loop import make_context, make_controller, search_in_memory
 
 CHECKPOINTS = (10, 25, 50, 100)  # budgets at which the summary reports the best so far
 MAX_REVISITS = 1000  # free revisits in a row before a revisit is charged as a query
+REGRET_FLOOR = 0.01  # the regret plot is linear below this (a regret of 0 has no logarithm)
+
+
+def interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The ``level`` confidence interval of the mean of ``values`` (one per seed): mean +-
+    t * std / sqrt(n), Student's t with n - 1 degrees of freedom; a point for one value."""
+    n, mean = len(values), float(np.mean(values))
+    if n < 2:
+        return mean, mean
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * float(np.std(values, ddof=1)) / n**0.5
+    return mean - half, mean + half
 
 
 @dataclass(frozen=True)
@@ -132,73 +148,99 @@ class Benchmark:
     seeds: int
     optimum: float  # the table's best accuracy
     runs: dict[str, list[Run]]
+    first_seed: int = 0  # the runs used seeds first_seed .. first_seed + seeds - 1
 
     def curves(self, label: str) -> np.ndarray:
         """(seeds, queries) best-so-far accuracies."""
         return np.stack([r.curve for r in self.runs[label]])
 
+    def regret(self, label: str) -> np.ndarray:
+        """(seeds, queries) optimum - best so far: 0 once a run has found the optimum."""
+        return np.maximum(self.optimum - self.curves(label), 0.0)
+
     def checkpoints(self) -> list[int]:
         """The summary's budgets: those of CHECKPOINTS within the budget, and the budget."""
         return sorted({q for q in CHECKPOINTS if q <= self.queries} | {self.queries})
 
-    def summary(self) -> dict[str, dict[str, dict[str, float]]]:
-        """``{label: {"<queries>": {"mean": .., "std": ..}}}``; std over seeds (ddof=1)."""
-        out: dict[str, dict[str, dict[str, float]]] = {}
+    def summary(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """``{label: {"<queries>": {"mean": .., "std": .., "ci95": [low, high]}}}`` of the best
+        accuracy found: std over seeds (ddof=1), ci95 the 95% interval of the mean."""
+        out: dict[str, dict[str, dict[str, Any]]] = {}
         for label in self.runs:
             at = self.curves(label)
             ddof = 1 if self.seeds > 1 else 0
             out[label] = {str(q): {"mean": float(at[:, q - 1].mean()),
-                                   "std": float(at[:, q - 1].std(ddof=ddof))}
+                                   "std": float(at[:, q - 1].std(ddof=ddof)),
+                                   "ci95": list(interval(at[:, q - 1]))}
                           for q in self.checkpoints()}
         return out
 
 
 def run_benchmark(specs: Sequence[ControllerSpec], table: Table, queries: int, seeds: int,
-                  on_run: Callable[[ControllerSpec, int], None] | None = None) -> Benchmark:
-    """Run every spec with seeds 0 .. seeds-1; ``on_run(spec, seed)`` after each run."""
-    if queries < 1 or seeds < 1:
-        raise NasError(f"queries and seeds must be at least 1, got {queries} and {seeds}")
+                  on_run: Callable[[ControllerSpec, int], None] | None = None,
+                  first_seed: int = 0) -> Benchmark:
+    """Run every spec with seeds first_seed .. first_seed + seeds - 1 (fresh seeds check
+    that options tuned on the usual 0 .. 19 are not fitted to them); ``on_run(spec, i)``
+    after the i-th run of a spec (0-based)."""
+    if queries < 1 or seeds < 1 or first_seed < 0:
+        raise NasError(f"queries and seeds must be at least 1 and the first seed at least 0, "
+                       f"got {queries}, {seeds} and {first_seed}")
     if queries > len(table):
         raise NasError(f"{queries} queries is more than the table's {len(table)} archs")
     runs: dict[str, list[Run]] = {}
     for spec in specs:
         runs[spec.label] = []
-        for seed in range(seeds):
-            runs[spec.label].append(run_controller(spec, table, seed, queries))
+        for i in range(seeds):
+            runs[spec.label].append(run_controller(spec, table, first_seed + i, queries))
             if on_run is not None:
-                on_run(spec, seed)
-    return Benchmark(queries, seeds, table.best()[1], runs)
+                on_run(spec, i)
+    return Benchmark(queries, seeds, table.best()[1], runs, first_seed)
 
 
 def plot(bench: Benchmark, path: str | Path, title: str = "") -> Path:
-    """Best-so-far curves, mean over seeds with a +-1 std band, all controllers in one PNG."""
+    """Two panels in one PNG, all controllers: the best accuracy found (mean over seeds with a
+    +-1 std band) and the regret (optimum - best found: mean with its 95% interval, log scale
+    above REGRET_FLOOR), both against the number of queries."""
     # imports PIL, matplotlib: loaded here, where used, for start-up time
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig = Figure(figsize=(7, 4.5), dpi=120)
+    fig = Figure(figsize=(12, 4.5), dpi=120)
     FigureCanvasAgg(fig)  # Agg, without touching pyplot's global backend
-    ax = fig.add_subplot()
+    best, regret = fig.subplots(1, 2)
     x = np.arange(1, bench.queries + 1)
     low = math.inf
     for label in bench.runs:
         at = bench.curves(label)
         mean, std = at.mean(axis=0), at.std(axis=0)
-        (line,) = ax.plot(x, mean, label=label, linewidth=1.6)
-        ax.fill_between(x, mean - std, np.minimum(mean + std, bench.optimum),
-                        color=line.get_color(), alpha=0.15, linewidth=0)
+        (line,) = best.plot(x, mean, label=label, linewidth=1.6)
+        best.fill_between(x, mean - std, np.minimum(mean + std, bench.optimum),
+                          color=line.get_color(), alpha=0.15, linewidth=0)
         low = min(low, float((mean - std)[min(9, bench.queries - 1)]))  # from 10 queries on
-    ax.axhline(bench.optimum, color="black", linestyle="--", linewidth=1,
-               label=f"optimum {bench.optimum:.2f}")
-    ax.set_ylim(low - 0.1, bench.optimum + 0.1)
-    ax.set_xlim(1, bench.queries)
-    ax.set_xlabel("queries (distinct architectures evaluated)")
-    ax.set_ylabel("best test accuracy found (%)")
-    ax.set_title(title or f"mean and std over {bench.seeds} seeds")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+        gap = bench.regret(label)
+        band = np.array([interval(gap[:, q]) for q in range(bench.queries)])  # (queries, 2)
+        regret.plot(x, gap.mean(axis=0), label=label, linewidth=1.6, color=line.get_color())
+        regret.fill_between(x, np.maximum(band[:, 0], 0.0), band[:, 1],
+                            color=line.get_color(), alpha=0.15, linewidth=0)
+    best.axhline(bench.optimum, color="black", linestyle="--", linewidth=1,
+                 label=f"optimum {bench.optimum:.2f}")
+    best.set_ylim(low - 0.1, bench.optimum + 0.1)
+    best.set_ylabel("best test accuracy found (%)")
+    best.set_title("best found: mean and std over seeds")
+    best.legend(loc="lower right")
+    regret.set_yscale("symlog", linthresh=REGRET_FLOOR)
+    regret.set_ylim(0, None)
+    regret.set_ylabel("regret: optimum - best found (% points)")
+    regret.set_title("regret: mean and 95% interval of the mean")
+    regret.legend(loc="upper right")
+    for ax in (best, regret):
+        ax.set_xlim(1, bench.queries)
+        ax.set_xlabel("queries (distinct architectures evaluated)")
+        ax.grid(alpha=0.3, which="both")
+    seeds = f"seeds {bench.first_seed}-{bench.first_seed + bench.seeds - 1}"
+    fig.suptitle(title or f"{bench.seeds} runs ({seeds})")
     fig.tight_layout()
     fig.savefig(path)
     return path
