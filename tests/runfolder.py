@@ -8,11 +8,15 @@ hand (fresh weights), so that every file a run can hold is there to damage.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import os
+from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
+import ray
 import torch
 
 from nas.cli import main
@@ -85,3 +89,24 @@ def one_clear_line(argv: list[str], code: int, err: str) -> None:
     assert len(lines) == 1, f"nas {' '.join(argv)}: {err}"
     assert lines[0].startswith(f"nas {argv[0]}: error: "), lines[0]
     assert "Traceback" not in err
+
+
+@contextlib.contextmanager
+def sleeping_ray(gpus: int, seconds: str) -> Iterator[str]:
+    """A local Ray with ``gpus`` logical GPUs whose ``train`` children sleep ``seconds`` instead
+    of training (``NAS_TEST_CHILD_SECONDS``, inherited by the workers from the raylet); yields
+    its address for ``nas search --address``."""
+    if ray.is_initialized():  # left running by another module: start ours cleanly
+        ray.shutdown()
+    before = os.environ.get("NAS_TEST_CHILD_SECONDS")
+    os.environ["NAS_TEST_CHILD_SECONDS"] = seconds
+    try:
+        ray.init(num_cpus=2, num_gpus=gpus, include_dashboard=False, log_to_driver=False,
+                 logging_level="ERROR")
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+        if before is None:
+            os.environ.pop("NAS_TEST_CHILD_SECONDS", None)
+        else:
+            os.environ["NAS_TEST_CHILD_SECONDS"] = before

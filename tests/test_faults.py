@@ -40,7 +40,7 @@ from pathlib import Path
 from queue import Empty, Queue
 
 import pytest
-import ray
+from runfolder import sleeping_ray
 
 from nas.search.store import INTERRUPTED, RunDir, RunStudy
 
@@ -56,20 +56,8 @@ SECONDS = "1"  # each child's sleep
 
 @pytest.fixture(scope="module")
 def address() -> Iterator[str]:
-    if ray.is_initialized():  # left running by another module: start ours cleanly
-        ray.shutdown()
-    before = os.environ.get("NAS_TEST_CHILD_SECONDS")
-    os.environ["NAS_TEST_CHILD_SECONDS"] = SECONDS  # the workers inherit it from the raylet
-    try:
-        ray.init(num_cpus=2, num_gpus=GPUS, include_dashboard=False, log_to_driver=False,
-                 logging_level="ERROR")
-        yield ray.get_runtime_context().gcs_address
-    finally:
-        ray.shutdown()
-        if before is None:
-            os.environ.pop("NAS_TEST_CHILD_SECONDS", None)
-        else:
-            os.environ["NAS_TEST_CHILD_SECONDS"] = before
+    with sleeping_ray(GPUS, SECONDS) as gcs:
+        yield gcs
 
 
 def child_workers() -> list[int]:

@@ -34,8 +34,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import ray
-from runfolder import cli
+from runfolder import cli, sleeping_ray
 
 from nas.search.store import RunDir, RunStudy
 
@@ -51,20 +50,8 @@ MID_CREATION = ("has no trials yet", "has no study")
 
 @pytest.fixture(scope="module")
 def address() -> Iterator[str]:
-    if ray.is_initialized():  # left running by another module: start ours cleanly
-        ray.shutdown()
-    before = os.environ.get("NAS_TEST_CHILD_SECONDS")
-    os.environ["NAS_TEST_CHILD_SECONDS"] = SECONDS  # the workers inherit it from the raylet
-    try:
-        ray.init(num_cpus=2, num_gpus=GPUS, include_dashboard=False, log_to_driver=False,
-                 logging_level="ERROR")
-        yield ray.get_runtime_context().gcs_address
-    finally:
-        ray.shutdown()
-        if before is None:
-            os.environ.pop("NAS_TEST_CHILD_SECONDS", None)
-        else:
-            os.environ["NAS_TEST_CHILD_SECONDS"] = before
+    with sleeping_ray(GPUS, SECONDS) as gcs:
+        yield gcs
 
 
 def _read_json(path: Path) -> object | None:
