@@ -59,7 +59,7 @@ from nas.core.space import create_space
 from nas.core.statefile import write_atomic
 from nas.evaluators.base import create_evaluator
 from nas.evaluators.supernet import SupernetEvaluator
-from nas.evaluators.table import Table, shipped_table
+from nas.evaluators.table import Table, TabularSpace, shipped_table
 from nas.search.benchmark import ControllerSpec, run_controller
 from nas.search.config import SearchConfig
 from nas.search.loop import make_context, make_controller, search_in_memory
@@ -118,6 +118,13 @@ def make_settings(args: argparse.Namespace) -> dict[str, Any]:
         "random_seeds": 10 if quick else args.random_seeds,
         "threads": args.threads,
     }
+
+
+def arch_str(table: Table, genome: Genome) -> str:
+    """The genome's NAS-Bench-201 arch string (the table's key)."""
+    space = table.space
+    assert isinstance(space, TabularSpace)
+    return space.to_arch_str(genome)
 
 
 def run_file(out: Path, method: str, seed: int) -> Path:
@@ -198,13 +205,14 @@ def run_one(settings: dict[str, Any], out: Path, method: str, seed: int) -> dict
     cells = ranked_cells(method, records, judge, settings["top"])
     cpu_s, wall_s = time.process_time() - cpu, time.perf_counter() - wall
     assert judge.trainer is not None
-    top = [{"arch": table.space.to_arch_str(g), "supernet": score, "table": table.accuracy(g),
-            "ops": dict(sorted(_ops(g).items()))} for g, score in cells[:settings["top"]]]
-    derived = next((r.attrs["result"] for r in records
-                    if r.attrs.get("result", {}).get("rank") == 0), {})
+    top: list[dict[str, Any]] = [
+        {"arch": arch_str(table, g), "supernet": score, "table": table.accuracy(g),
+         "ops": dict(sorted(_ops(g).items()))} for g, score in cells[:settings["top"]]]
+    derived: dict[str, Any] = next((r.attrs["result"] for r in records
+                                    if r.attrs.get("result", {}).get("rank") == 0), {})
     row = {"method": method, "seed": seed, "trials": len(records),
            "distinct": len({r.genome for r in records}), "derived": top[0],
-           "top": top, "best_of_top": max(c["table"] for c in top),
+           "top": top, "best_of_top": max(float(c["table"]) for c in top),
            "collapse": derived.get("collapse", ""), "epochs": judge.trainer.epoch,
            "steps": judge.trainer.step, "cpu_seconds": cpu_s, "wall_seconds": wall_s,
            "options": config.evaluator_options, "controller": config.controller,
@@ -227,12 +235,12 @@ def ranking(settings: dict[str, Any], judge: SupernetEvaluator,
     """Score ``cells`` random table cells (seed 0) on the trained supernet; correlations."""
     assert judge.scorer is not None
     wall, cpu = time.perf_counter(), time.process_time()
-    pool = sorted(table, key=table.space.to_arch_str)
+    pool = sorted(table, key=lambda g: arch_str(table, g))
     picked = random.Random(0).sample(pool, settings["cells"])
     rows = []
     for genome in picked:
         costs = table.costs(genome)
-        rows.append({"arch": table.space.to_arch_str(genome), "table": table.accuracy(genome),
+        rows.append({"arch": arch_str(table, genome), "table": table.accuracy(genome),
                      "supernet": judge.scorer.score(genome)[0], "params": costs["params"],
                      "macs": costs["flops"]})
     accuracies = [r["table"] for r in rows]
