@@ -357,7 +357,11 @@ def _fixed(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def niced(argv: list[str]) -> list[str]:
-    return ["nice", "-n", "10", *argv] if os.name == "posix" else argv
+    """``argv`` at niceness 10 (a shared machine), unless this process already runs niced
+    (a niced parent's children inherit it; ``nice`` again would starve them)."""
+    if os.name != "posix" or os.nice(0) >= 10:
+        return argv
+    return ["nice", "-n", "10", *argv]
 
 
 def run_all(settings: dict[str, Any], out: Path, jobs: int) -> list[str]:
