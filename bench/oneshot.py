@@ -57,8 +57,10 @@ from nas.commands.proxies import correlation
 from nas.core.genome import Genome
 from nas.core.space import create_space
 from nas.core.statefile import write_atomic
+from nas.core.supernet import create_supernet
 from nas.evaluators.base import create_evaluator
 from nas.evaluators.supernet import SupernetEvaluator
+from nas.evaluators.supernet.scoring import collapse, op_histogram, parameter_free_ops
 from nas.evaluators.table import Table, TabularSpace, shipped_table
 from nas.search.benchmark import ControllerSpec, run_controller
 from nas.search.config import SearchConfig
@@ -208,12 +210,12 @@ def run_one(settings: dict[str, Any], out: Path, method: str, seed: int) -> dict
     top: list[dict[str, Any]] = [
         {"arch": arch_str(table, g), "supernet": score, "table": table.accuracy(g),
          "ops": dict(sorted(_ops(g).items()))} for g, score in cells[:settings["top"]]]
-    derived: dict[str, Any] = next((r.attrs["result"] for r in records
-                                    if r.attrs.get("result", {}).get("rank") == 0), {})
+    net = judge.trainer.net
+    why = collapse(op_histogram(net, cells[0][0]), parameter_free_ops(net))
     row = {"method": method, "seed": seed, "trials": len(records),
            "distinct": len({r.genome for r in records}), "derived": top[0],
            "top": top, "best_of_top": max(float(c["table"]) for c in top),
-           "collapse": derived.get("collapse", ""), "epochs": judge.trainer.epoch,
+           "collapse": why, "epochs": judge.trainer.epoch,
            "steps": judge.trainer.step, "cpu_seconds": cpu_s, "wall_seconds": wall_s,
            "options": config.evaluator_options, "controller": config.controller,
            "controller_options": config.controller_options}
@@ -292,6 +294,8 @@ def report(settings: dict[str, Any], out: Path) -> str:
                 if (r := read_json(run_file(out, m, s))) is not None] for m in METHODS}
     rnd = random_search(settings, out)
     top = settings["top"]
+    space = create_space("nasbench201", **settings["space_options"])
+    free = parameter_free_ops(create_supernet(space, seed=0))  # what a collapsed cell uses
     lines = [f"Derived cells: NAS-Bench-201 CIFAR-10 test accuracy (%, 200 epochs), mean ± std "
              f"over seeds; supernet {settings['space_options']}, {settings['dataset']} "
              f"--limit {settings['limit']}.", "",
@@ -306,25 +310,26 @@ def report(settings: dict[str, Any], out: Path) -> str:
         cpu = [r["cpu_seconds"] / 60 for r in rs]
         budget = (f"{rs[0]['epochs']} epochs" if m != "enas" else
                   f"{rs[0]['trials']} paths, {rs[0]['steps']} steps")
-        collapsed = sum(bool(r["collapse"]) for r in rs)
+        collapsed = sum(bool(collapse(r["derived"]["ops"], free)) for r in rs)
         lines.append(f"| {m} | {len(rs)} | {_spread([r['derived']['table'] for r in rs])} | "
                      f"{_spread([r['best_of_top'] for r in rs])} | "
                      f"{_spread([r['derived']['supernet'] for r in rs])} | "
                      f"{np.mean(cpu):.2f} | {budget}"
-                     + (f", {collapsed} collapsed" if collapsed else "") + " |")
+                     + (f", {collapsed} degenerate" if collapsed else "") + " |")
     best = rnd["best"]
     lines.append(f"| random search ({rnd['seeds']} seeds) | {rnd['seeds']} | "
                  f"{best['1']['mean']:.2f} ± {best['1']['std']:.2f} | "
                  f"{best[str(top)]['mean']:.2f} ± {best[str(top)]['std']:.2f} | - | 0 | "
                  f"10 queries: {best['10']['mean']:.2f} ± {best['10']['std']:.2f} |")
     lines += ["", f"Table optimum {rnd['optimum']:.2f}.", "",
-              "| method | seed | derived cell | table | supernet | CPU-min | wall-min |",
-              "|---|---|---|---|---|---|---|"]
+              "| method | seed | derived cell | table | supernet | CPU-min | wall-min | "
+              "degenerate |", "|---|---|---|---|---|---|---|---|"]
     for m in METHODS:
         for r in rows[m]:
             lines.append(f"| {m} | {r['seed']} | {_arch(r['derived']['arch'])} | "
                          f"{r['derived']['table']:.2f} | {r['derived']['supernet']:.1f} | "
-                         f"{r['cpu_seconds'] / 60:.2f} | {r['wall_seconds'] / 60:.2f} |")
+                         f"{r['cpu_seconds'] / 60:.2f} | {r['wall_seconds'] / 60:.2f} | "
+                         f"{collapse(r['derived']['ops'], free) or '-'} |")
     rank = read_json(out / RANKING)
     if rank:
         recal, val = rank["images"]
