@@ -345,6 +345,10 @@ def report(settings: dict[str, Any], out: Path) -> str:
             c = rank["correlations"][key]
             lines.append(f"| {label} | {c['kendall']:.3f} | {c['spearman']:.3f} | "
                          f"{c['top10']:.2f} |")
+        rows_ = rank["rows"]
+        rho, tau, _ = correlation([r["supernet"] for r in rows_], [r["params"] for r in rows_])
+        lines += ["", f"The supernet's score against the parameter count of the same cells: "
+                      f"Kendall tau {tau:.3f}, Spearman rho {rho:.3f}."]
     return "\n".join(lines)
 
 
