@@ -1,6 +1,6 @@
 """The one-shot benchmark (issue 11): weight-sharing methods judged by NAS-Bench-201's table.
 
-    python bench/oneshot.py                  # 4 methods x 3 seeds + the ranking (~35 CPU-min)
+    python bench/oneshot.py                  # 4 methods x 3 seeds + the ranking (28 CPU-min)
     python bench/oneshot.py --seeds 2 --jobs 2
     python bench/oneshot.py --report         # only print the tables of what has finished
     python bench/oneshot.py --quick          # a toy run on digits (seconds)
