@@ -502,7 +502,6 @@ class Run:
         return run_status(self.path.parent, self.name)
 
     def _trial(self, trial: int | TrialRecord | None) -> TrialRecord:
-
         if trial is None:
             best = self.best(1) if any(r.state == "COMPLETE" for r in self.trials) else []
             if not best:

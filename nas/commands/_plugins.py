@@ -17,6 +17,10 @@ import textwrap
 import tokenize
 from typing import Any
 
+from rich.table import Table
+
+from nas.commands._common import console, print_json
+
 
 def field_comments(cls: type) -> dict[str, str]:
     """Field name -> its comment in ``cls``'s source ({} when the source cannot be read)."""
@@ -70,3 +74,18 @@ def options_text(rows: list[dict[str, Any]]) -> str:
     """Options as lines for a table cell: ``name=default (type): help``."""
     return "\n".join(f"{r['name']}={r['default']!r} ({r['type']})"
                      + (f": {r['help']}" if r["help"] else "") for r in rows) or "-"
+
+
+def show_plugins(rows: list[dict[str, Any]], kind: str, usage: str, as_json: bool) -> int:
+    """Print the plug-ins of one kind (``nas controllers``, ``nas evaluators``): ``rows`` of
+    name, summary and options, as JSON or as a table titled ``kind (usage)``."""
+    if as_json:
+        print_json(rows)
+        return 0
+    table = Table(title=f"{kind}s ({usage})", show_lines=True)
+    for col in (kind, "what it does", "options: name=default (type): help"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(row["name"], row["summary"], options_text(row["options"]))
+    console().print(table)
+    return 0

@@ -121,7 +121,6 @@ def _dims(shape: list[int]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-
     shape = parse_input_shape(args.input) if args.input else None
     baselines = select(args.names, _split(args.family), _split(args.space))
     if args.markdown:

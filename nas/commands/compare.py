@@ -143,7 +143,6 @@ class _Bar:
 
 
 def show(result: CompareResult) -> None:
-
     # imports networkx: loaded here, where used, for start-up time
     from nas.results.compare import COLUMNS, settings_budget, table_cells
 

@@ -9,10 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rich.table import Table
-
-from nas.commands._common import console, print_json
-from nas.commands._plugins import config_options, options_text
+from nas.commands._plugins import config_options, show_plugins
 
 
 def add_parser(sub: Any) -> None:
@@ -35,16 +32,5 @@ def rows() -> list[dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-
-    found = rows()
-    if args.json:
-        print_json(found)
-        return 0
-    table = Table(title="controllers (nas search --controller NAME --option K=V)",
-                  show_lines=True)
-    for col in ("controller", "what it does", "options: name=default (type): help"):
-        table.add_column(col)
-    for row in found:
-        table.add_row(row["name"], row["summary"], options_text(row["options"]))
-    console().print(table)
-    return 0
+    return show_plugins(rows(), "controller", "nas search --controller NAME --option K=V",
+                        args.json)

@@ -25,7 +25,6 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     # imports torch: loaded here, where used, for start-up time
     from nas.training.data import dataset_options, describe_datasets
 

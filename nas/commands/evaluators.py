@@ -5,10 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rich.table import Table
-
-from nas.commands._common import console, print_json
-from nas.commands._plugins import config_options, options_text
+from nas.commands._plugins import config_options, show_plugins
 
 
 def add_parser(sub: Any) -> None:
@@ -18,23 +15,11 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     # imports networkx, ray, torch: loaded here, where used, for start-up time
     from nas.evaluators.base import EVALUATORS
 
-    rows: list[dict[str, Any]] = []
-    for name in EVALUATORS.names():
-        cls = EVALUATORS.get(name)
-        rows.append({"name": name, "summary": cls.summary,
-                     "options": config_options(cls.Config)})
-    if args.json:
-        print_json(rows)
-        return 0
-    table = Table(title="evaluators (nas search --evaluator NAME --evaluator-option K=V)",
-                  show_lines=True)
-    for col in ("evaluator", "what it does", "options: name=default (type): help"):
-        table.add_column(col)
-    for row in rows:
-        table.add_row(row["name"], row["summary"], options_text(row["options"]))
-    console().print(table)
-    return 0
+    rows = [{"name": name, "summary": EVALUATORS.get(name).summary,
+             "options": config_options(EVALUATORS.get(name).Config)}
+            for name in EVALUATORS.names()]
+    return show_plugins(rows, "evaluator", "nas search --evaluator NAME --evaluator-option K=V",
+                        args.json)

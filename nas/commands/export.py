@@ -208,7 +208,6 @@ def write(items: list[Item], formats: list[str], out: Path, notes: list[str],
 
 
 def show(items: list[Item], written: list[dict[str, Path]], notes: list[str]) -> None:
-
     # imports networkx, torch: loaded here, where used, for start-up time
     from nas.results.export import ONNX_OPSET
 
@@ -228,5 +227,4 @@ def show(items: list[Item], written: list[dict[str, Path]], notes: list[str]) ->
 
 
 def _stderr() -> Any:
-
     return Console(stderr=True)

@@ -388,7 +388,6 @@ def _seconds(cells: list[Cell], names: list[str], clock: str) -> dict[str, float
 
 
 def _console_err() -> Any:
-
     return Console(stderr=True, highlight=False)
 
 
@@ -407,7 +406,6 @@ def _cell_dict(cell: Cell, space: Space) -> dict[str, Any]:
 
 def _print_correlations(rows: list[Row], n: int, cells: list[Cell]) -> None:
 
-
     table = Table(title=f"zero-cost proxies against the table's test accuracy, {n} cells")
     for column in ("proxy", "Spearman rho", "Kendall tau", "top-10% precision", "s / cell",
                    "CPU s / cell"):
@@ -424,7 +422,6 @@ def _print_correlations(rows: list[Row], n: int, cells: list[Cell]) -> None:
 
 
 def _print_scores(cells: list[Cell], names: list[str], space: str) -> None:
-
 
     table = Table(title=f"zero-cost proxy scores of {len(cells)} {space} genomes (no table "
                         f"of accuracies for this space)")

@@ -37,7 +37,6 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     # imports networkx: loaded here, where used, for start-up time
     from nas.results.report import build_report
 

@@ -21,7 +21,6 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
 
-
     runs = list_runs(args.runs_dir)
     if args.json:
         print_json(runs)

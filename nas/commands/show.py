@@ -30,7 +30,6 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     # imports networkx: loaded here, where used, for start-up time
     from nas.core.cost import layer_table, table_dict, totals
     from nas.core.space import BASELINES

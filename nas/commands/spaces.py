@@ -18,7 +18,6 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     # imports networkx: loaded here, where used, for start-up time
     from nas.core.space import get_space, list_spaces
 

@@ -23,7 +23,6 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
 
-
     status = run_status(args.runs_dir, args.run, top=args.top)
     if args.json:
         print_json(status)

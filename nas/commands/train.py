@@ -111,7 +111,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def console_err() -> Any:
-
     return Console(stderr=True, highlight=False)
 
 

@@ -137,7 +137,6 @@ def _with_options(name: str, options: Mapping[str, Any] | None) -> str:
 
 
 def overview(status: Mapping[str, Any]) -> Section:
-
     c = status["config"]
     budget = [f"{c['trials']} children" if c.get("trials") else None,
               duration(c["time_budget"]) if c.get("time_budget") else None]

@@ -151,6 +151,5 @@ class EvaluatorConformance:
         fresh.close()  # safe twice, and without start
 
     def test_unknown_option_is_one_clear_error(self) -> None:
-
         with pytest.raises(NasError, match=f"evaluator {self.evaluator!r} has no option"):
             create_evaluator(self.evaluator, self.make_context(), no_such_option=1)
