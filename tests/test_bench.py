@@ -25,6 +25,7 @@ def _run(*argv: str, tmp_path: Path) -> str:
     return done.stdout
 
 
+@pytest.mark.slow
 def test_trainer_bench_prints_its_ratios(tmp_path: Path) -> None:
     out = _run("bench/trainer.py", "--threads", "1", "--steps", "1", "--rounds", "1",
                "--limit", "200", "--batch", "16", "--resnet-batch", "1", "--iters", "1",
@@ -59,6 +60,7 @@ def test_supernet_memory_bench_prints_its_table(tmp_path: Path) -> None:
     assert "failed" not in out
 
 
+@pytest.mark.slow
 def test_prefilter_bench_prints_its_table(tmp_path: Path) -> None:
     """On a toy score file of real parameter counts (the exact cost model's) of 40 cells."""
     from nas.evaluators.proxies import append_scores

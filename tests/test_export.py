@@ -52,7 +52,7 @@ def _reload_without_nas(files: dict[str, Path], x: torch.Tensor, tmp: Path) -> d
     return torch.load(tmp / "outs.pt", weights_only=True)
 
 
-@pytest.mark.parametrize("name", ["mobilenet_v2", "vgg11_bn"])
+@pytest.mark.parametrize("name", ["mobilenet_v2", pytest.param("vgg11_bn", marks=pytest.mark.slow)])
 def test_baseline_exports_reproduce_outputs_without_nas(name: str, tmp_path: Path) -> None:
     torch.manual_seed(0)
     baseline = get_baseline(name)

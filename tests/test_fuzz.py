@@ -31,7 +31,7 @@ from runfolder import add_compare_result, cli, folder_hash, make_run, one_clear_
 from nas.search.store import RunDir
 
 EXAMPLES = int(os.environ.get("NAS_FUZZ_EXAMPLES", "0")) or (
-    200 if settings.get_current_profile_name() == "long" else 4)
+    200 if settings.get_current_profile_name() == "long" else 3)
 TRIED: dict[str, int] = {}
 
 

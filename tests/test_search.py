@@ -227,6 +227,7 @@ def test_time_budget_counts_the_whole_run(cluster: Path, tmp_path: Path) -> None
     assert result.run.load_state()["elapsed"] > 1e-3  # type: ignore[index]
 
 
+@pytest.mark.slow
 def test_median_early_stopping_goes_on_after_a_resume(cluster: Path, tmp_path: Path) -> None:
     """A resumed run replays its finished curves into a new stopper: with the median rule
     and 5 finished children, the children of the second session can be stopped at once (a

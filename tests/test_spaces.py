@@ -25,7 +25,7 @@ CHEAP = {"nasbench201": {"channels": 8, "cells_per_stage": 1},
 SAMPLES = {"darts": 50, "inception": 60, "densenet": 60, "convnet": 80, "resnet": 100}
 #: The default suite's share of those samples (the slow suite builds them all; every space's
 #: 500 random genomes are checked as graphs in tests/test_space_validity.py)
-QUICK = 6
+QUICK = 10
 
 
 @pytest.mark.parametrize("name", SPACES)

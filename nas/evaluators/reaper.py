@@ -113,7 +113,9 @@ class Reaper:
     shutdown (or the reaper stops them when this process dies)."""
 
     def __init__(self, pids: list[int]) -> None:
-        targets = [f"{p}:{start_time(p)}" for p in pids if start_time(p) is not None]
+        # the whole tree now: the raylet's agents are orphaned if the raylet dies first
+        times = {p: start_time(p) for p in descendants(pids)}
+        targets = [f"{p}:{t}" for p, t in times.items() if t is not None]
         read, self._write = os.pipe()
         self.process = subprocess.Popen(
             [sys.executable, "-I", __file__, *targets], stdin=read, close_fds=True,
