@@ -8,7 +8,8 @@ gate multiplies the map channel by channel. It adds ``2 C squeeze + C + squeeze`
 almost no multiply-adds. The networks that use it differ only in the squeeze width and the two
 non-linearities, so those are arguments:
 
-* SE-ResNet (Hu et al.): ``squeeze = C / 16``, ReLU, sigmoid;
+* SE-ResNet (Hu et al.): ``squeeze = C / 16`` (at least 8), ReLU, sigmoid (:func:`se_gate`;
+  the nasnet space's optional SE on a cell's output is the same gate);
 * MobileNetV3 (Howard et al. 2019): ``squeeze = C / 4`` rounded to a multiple of 8, ReLU,
   hard sigmoid;
 * EfficientNet (Tan & Le 2019): ``squeeze = C_in / 4`` of the *block's input*, SiLU, sigmoid.
@@ -20,6 +21,9 @@ The modules are named as :class:`torchvision.ops.SqueezeExcitation` names them (
 from __future__ import annotations
 
 from nas.core.netgraph import NetBuilder, T
+
+SE_REDUCTION = 16  # Hu et al.: squeeze C channels to C / 16 ...
+SE_MIN_CHANNELS = 8  # ... but to no fewer than 8 (timm's rounding), so narrow maps keep a gate
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -40,6 +44,11 @@ def squeeze_excitation(nb: NetBuilder, x: T, squeeze: int, *, act: str = "relu",
         s = nb.act(nb.conv(s, squeeze, 1, name="fc1"), act, name="activation")  # (squeeze, 1, 1)
         s = nb.act(nb.conv(s, x.channels, 1, name="fc2"), gate, name="scale_activation")
         return nb.mul(x, s, name="scale")  # the (C, 1, 1) gate broadcast over H and W
+
+
+def se_gate(nb: NetBuilder, x: T) -> T:
+    """Hu et al.'s squeeze-and-excitation: C -> max(8, C / 16) -> C, ReLU, sigmoid."""
+    return squeeze_excitation(nb, x, max(SE_MIN_CHANNELS, x.channels // SE_REDUCTION))
 
 
 def conv_bn_act(nb: NetBuilder, x: T, out_channels: int, kernel: int, stride: int = 1, *,

@@ -32,6 +32,13 @@ column of an even input that VALID padding never reads are cropped first) and BN
 same stack at F, 2F, 4F, and a ReLU before the global pool. NASNet-A Mobile (N=4, F=44) and
 Large (N=6, F=168, stem_multiplier=3) are this skeleton.
 
+Squeeze-and-excitation (Hu et al. 2018) fits a cell where SENet puts it in a residual block:
+on the cell's output, gating the concatenated channels (``u C -> max(8, u C / 16) -> u C``,
+:func:`search_spaces.blocks.se_gate`). It is not in the paper's space, so it is off by default;
+the space option ``se=True`` adds two decisions after the fifty, ``normal_se`` and ``reduce_se``
+(whether each cell type ends in SE), and a cell diagram says ``concat + SE``. Genomes of the
+default space (every published cell) do not change.
+
 ``extra_concat`` names cell states concatenated into a cell's output besides the unused blocks
 (``{"normal": [0], "reduce": [3]}``: state 0 is the cell's previous-previous input, 1 the
 previous one, ``2 + j`` block j; an input state in a reduction cell is halved first, like a
@@ -88,6 +95,7 @@ from nas.core.errors import GenomeError, ShapeError
 from nas.core.genome import Genome
 from nas.core.netgraph import NetBuilder, T
 from nas.core.space import Decision, Space, register_space
+from search_spaces.blocks import se_gate
 
 SKELETONS = ("cifar", "imagenet")  # the network around the cells; see the module docstring
 BLOCKS = 5  # B: blocks per cell (the paper's choice for NASNet-A)
@@ -271,13 +279,14 @@ def concatenated(blocks: Sequence[Block], extra: Sequence[int] = ()) -> list[int
 
 def describe_cell(nb: NetBuilder, blocks: Sequence[Block], s0: T | None, s1: T | None,
                   channels: int, reduction: bool, reduction_prev: bool,
-                  extra: Sequence[int] = ()) -> T:
+                  extra: Sequence[int] = (), se: bool = False) -> T:
     """One cell on inputs ``s0`` (previous-previous) and ``s1`` (previous); C = ``channels``.
 
     Output: ``(len(concatenated(blocks, extra)) * C, H', W')``, with ``H' = ceil(H / 2)`` in a
     reduction cell, where ``H`` is ``s1``'s height. An input no block reads may be None. An
     input state in ``extra`` is concatenated as preprocessed; in a reduction cell it is
-    first halved like an identity op (a factorized reduction).
+    first halved like an identity op (a factorized reduction). ``se``: the concatenation goes
+    through squeeze-and-excitation (scope ``se``).
     """
     reads = cell_reads(blocks, extra)
     states: list[T | None] = [None, None]  # 0, 1: the preprocessed inputs, (C, H, W) each
@@ -307,7 +316,8 @@ def describe_cell(nb: NetBuilder, blocks: Sequence[Block], s0: T | None, s1: T |
         if i < 2 and reduction:  # an input joins the reduced blocks at their resolution
             state = identity(f"concat_in{i}", nb, state, channels, 2)
         out.append(state)
-    return nb.concat(out, name="concat")  # (u C, H', W')
+    y = nb.concat(out, name="concat")  # (u C, H', W')
+    return se_gate(nb, y) if se else y
 
 
 def live_cells(reduction: Sequence[bool], normal: Sequence[Block],
@@ -327,14 +337,14 @@ def live_cells(reduction: Sequence[bool], normal: Sequence[Block],
     return live
 
 
-def cell_graph(blocks: Sequence[Block], reduction: bool, extra: Sequence[int] = ()
-               ) -> nx.DiGraph:
+def cell_graph(blocks: Sequence[Block], reduction: bool, extra: Sequence[int] = (),
+               se: bool = False) -> nx.DiGraph:
     """A cell as a graph to draw: its inputs, each block's two ops and its combine, the output.
 
     Nodes: ``in0`` (c_{k-2}) and ``in1`` (c_{k-1}); ``b{j}.op_a`` / ``b{j}.op_b`` (an op on
     one input, labelled with its name and, in a reduction cell, its stride); ``b{j}`` (the
     combine); ``out`` (the concatenation of the unused blocks and the ``extra`` states,
-    c_{k}). Each node has the
+    c_{k}; ``concat + SE`` when the cell ends in squeeze-and-excitation). Each node has the
     ``label``, ``kind`` and ``layer`` that :meth:`nas.space.Space.cells` promises; ``layer``
     is the node's depth, so a left-to-right drawing never points an edge backwards.
     """
@@ -360,7 +370,7 @@ def cell_graph(blocks: Sequence[Block], reduction: bool, extra: Sequence[int] = 
         for o in ops:
             g.add_edge(o, f"b{j}")
     joined = [source(i) for i in concatenated(blocks, extra)]
-    g.add_node("out", label="concat = c_{k}", kind="output",
+    g.add_node("out", label=f"concat{' + SE' if se else ''} = c_{{k}}", kind="output",
                layer=max(g.nodes[n]["layer"] for n in joined) + 1)
     for n in joined:
         g.add_edge(n, "out")
@@ -386,6 +396,9 @@ class NasNetSpace(Space):
         if self.options["skeleton"] not in SKELETONS:
             raise GenomeError(f"space 'nasnet' option skeleton cannot be "
                               f"{self.options['skeleton']!r}; allowed: {', '.join(SKELETONS)}")
+        if not isinstance(self.options["se"], bool):
+            raise GenomeError(f"space 'nasnet' option se must be true or false, got "
+                              f"{self.options['se']!r}")
         extra = self.options["extra_concat"]
         if not isinstance(extra, Mapping) or set(extra) - set(CELLS) or not all(
                 isinstance(v, list | tuple) and all(
@@ -407,11 +420,16 @@ class NasNetSpace(Space):
             "stem_multiplier": 3,  # CIFAR stem: stem_multiplier * F channels; ImageNet: x 32
             "skeleton": "cifar",  # "cifar" or "imagenet" (two reduction cells in the stem)
             "extra_concat": {},  # {"normal": [0], ...}: states concatenated besides the unused
+            "se": False,  # True: decisions normal_se / reduce_se (SE on a cell's output)
         }
 
     @property
     def decisions(self) -> tuple[Decision, ...]:
-        return _DECISIONS
+        return _DECISIONS + _SE_DECISIONS if self.options["se"] else _DECISIONS
+
+    def se_cells(self, genome: Genome) -> dict[str, bool]:
+        """Whether the normal and the reduction cell of a (validated) genome end in SE."""
+        return {cell: bool(self.options["se"] and genome[f"{cell}_se"]) for cell in CELLS}
 
     def stem_cells(self) -> int:
         """Reduction cells in the stem: 2 in the ImageNet skeleton, none for CIFAR."""
@@ -437,7 +455,7 @@ class NasNetSpace(Space):
 
     def describe(self, genome: Genome, nb: NetBuilder, x: T, num_classes: int) -> T:
         normal, reduce = cell_blocks(genome, "normal"), cell_blocks(genome, "reduce")
-        extra = self.options["extra_concat"]
+        extra, se = self.options["extra_concat"], self.se_cells(genome)
         plan = self.plan()
         live = live_cells(plan, normal, reduce, extra)
 
@@ -472,7 +490,7 @@ class NasNetSpace(Space):
                     with nb.scope(str(i)):
                         out = describe_cell(nb, reduce if reduction else normal, s0, s1,
                                             channels, reduction, reduction_prev,
-                                            extra.get(cell, ()))
+                                            extra.get(cell, ()), se[cell])
                 s0, s1 = s1, out
                 reduction_prev = reduction
         assert s1 is not None  # the last cell is always live
@@ -484,9 +502,9 @@ class NasNetSpace(Space):
     def cells(self, genome: Genome) -> dict[str, nx.DiGraph]:
         """The normal and the reduction cell of ``genome`` (see :func:`cell_graph`)."""
         genome = self.validate(genome)
-        extra = self.options["extra_concat"]
+        extra, se = self.options["extra_concat"], self.se_cells(genome)
         return {cell: cell_graph(cell_blocks(genome, cell), reduction=cell == "reduce",
-                                 extra=extra.get(cell, ()))
+                                 extra=extra.get(cell, ()), se=se[cell])
                 for cell in CELLS}
 
 
@@ -505,6 +523,10 @@ def _block_decisions(cell: str, j: int) -> tuple[Decision, ...]:
 
 
 _DECISIONS = tuple(d for cell in CELLS for j in range(BLOCKS) for d in _block_decisions(cell, j))
+_SE_DECISIONS = tuple(  # only with the space option se=True
+    Decision(f"{cell}_se", (False, True),
+             f"{cell} cell: squeeze-and-excitation on its concatenated output")
+    for cell in CELLS)
 
 
 def genome_from_pairs(normal: Sequence[tuple[str, int]],

@@ -59,7 +59,7 @@ from nas.core.errors import GenomeError
 from nas.core.genome import Genome
 from nas.core.netgraph import NetBuilder, T
 from nas.core.space import Decision, Space, register_space
-from search_spaces.blocks import squeeze_excitation
+from search_spaces.blocks import se_gate
 
 if TYPE_CHECKING:  # torch is imported where modules are built (nas.core.layers)
     from torch import nn
@@ -77,8 +77,6 @@ WIDTHS = (8, 16, 32, 64)  # stem channels = planes of stage 1; 64 ImageNet class
 SHORTCUTS = ("projection", "zero_pad")  # He et al. options B and A where the shape changes
 GROUPS = (1, 2, 4, 8, 32)  # ResNeXt cardinality of the bottleneck's 3x3 conv (at most)
 INNER = (0.25, 0.5, 1.0)  # bottleneck inner width / output width: ResNet 1/4, ResNeXt 1/2
-SE_REDUCTION = 16  # Hu et al.: squeeze C channels to C / 16 ...
-SE_MIN_CHANNELS = 8  # ... but to no fewer than 8 (timm's rounding), so narrow blocks keep a gate
 STRIDE_IN = ("3x3", "1x1")  # where a bottleneck strides: torchvision v1.5, or the paper
 
 
@@ -97,11 +95,6 @@ def stem(nb: NetBuilder, x: T, kind: str, width: int, norm: bool = True) -> T:
         return nb.maxpool(x, 3, 2, 1, name="maxpool")  # -> (w, 56, 56)
     x = nb.conv(x, width, 3, 1, 1, bias=False, name="conv1")  # (3, 32, 32) -> (w, 32, 32)
     return nb.act(nb.bn(x, name="bn1"), name="relu") if norm else x
-
-
-def se_gate(nb: NetBuilder, x: T) -> T:
-    """Hu et al.'s squeeze-and-excitation: C -> max(8, C / 16) -> C, ReLU, sigmoid."""
-    return squeeze_excitation(nb, x, max(SE_MIN_CHANNELS, x.channels // SE_REDUCTION))
 
 
 def shortcut(nb: NetBuilder, x: T, out_channels: int, stride: int, kind: str = "projection",

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import random
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
 
 import search_spaces.classics.nasnets  # noqa: F401  (registers the nasnet_a baseline)
 from nas import GenomeError, NetBuilder, ShapeError, create_space, get_baseline, totals
+from nas.core.codegen import module_file
 from nas.core.netgraph import NetGraph
+from nas.testing.spaces import check_space
 from search_spaces.classics.nasnets import NASNET_A_NORMAL, NASNET_A_REDUCE
 from search_spaces.nasnet import (
     BLOCKS,
@@ -318,3 +322,73 @@ def test_imagenet_skeleton_builds_sampled_genomes_with_odd_stem_cells() -> None:
     out = factorized_reduce(nb, nb.input(), 11)
     assert out.shape == (11, 3, 3)
     assert [nb.graph.nodes[n]["out_channels"] for n in ("conv_1", "conv_2")] == [5, 6]
+
+
+# --- squeeze-and-excitation on a cell's output (space option se) ------------------------------
+
+
+def test_se_option_adds_two_decisions_and_leaves_the_default_genomes_alone() -> None:
+    default, se = create_space("nasnet"), create_space("nasnet", se=True)
+    assert se.decisions[:-2] == default.decisions
+    assert [(d.name, d.options) for d in se.decisions[-2:]] == [
+        ("normal_se", (False, True)), ("reduce_se", (False, True))]
+    nasnet_a = get_baseline("nasnet_a").genome
+    with pytest.raises(GenomeError, match="normal_se"):
+        se.validate(nasnet_a)  # a genome of the SE space must say where SE goes
+    off = se.genome({**nasnet_a.to_dict()["values"], "normal_se": False, "reduce_se": False})
+    assert totals(se.graph(off)).params == totals(default.graph(nasnet_a)).params
+    with pytest.raises(GenomeError):
+        default.validate(off)  # and the paper's space has no SE decision
+
+
+def test_se_gates_each_cell_output_with_hu_et_als_bottleneck() -> None:
+    space = create_space("nasnet", se=True)  # cells=1, width=16: cells 0 (16), 1 (32, reduce)...
+    base = space.sample(random.Random(3)).to_dict()["values"]
+    plain = space.genome({**base, "normal_se": False, "reduce_se": False})
+    normal = space.genome({**base, "normal_se": True, "reduce_se": False})
+    graph = space.graph(normal)
+    added = totals(graph).params - totals(space.graph(plain)).params
+    expected = 0
+    for i, reduction in enumerate(space.plan()):
+        if reduction or not any(n.startswith(f"cells.{i}.") for n in graph.graph.nodes):
+            continue  # a reduction cell, or a cell the logits do not read (not built)
+        channels = graph.graph.nodes[f"cells.{i}.se.fc2"]["out_shape"][0]  # u C
+        assert graph.graph.nodes[f"cells.{i}.se.scale"]["out_shape"][0] == channels
+        squeeze = max(8, channels // 16)
+        expected += 2 * channels * squeeze + channels + squeeze  # fc1, fc2 with biases
+        assert graph.graph.nodes[f"cells.{i}.se.fc1"]["out_shape"][0] == squeeze
+    assert added == expected > 0
+    assert not any(".se." in n for n in graph.graph.nodes if n.startswith("cells.1."))
+    assert space.cells(normal)["normal"].nodes["out"]["label"] == "concat + SE = c_{k}"
+    assert space.cells(normal)["reduce"].nodes["out"]["label"] == "concat = c_{k}"
+    torch.manual_seed(0)
+    model = graph.to_module().eval()
+    x = torch.randn(2, 3, 32, 32)
+    assert model(x).shape == (2, 10)
+    assert "cells.0.se.fc1.weight" in model.state_dict()
+
+
+def test_se_option_must_be_a_boolean() -> None:
+    with pytest.raises(GenomeError, match="option se must be true or false"):
+        create_space("nasnet", se="yes")
+
+
+def test_se_space_passes_conformance_and_exports_as_plain_torch(tmp_path: Path) -> None:
+    space = create_space("nasnet", se=True)
+    torch.manual_seed(0)
+    report = check_space(space, n=4, seed=5)
+    assert report.built == 4, report.reasons
+    genome = space.genome({**space.sample(random.Random(1)).to_dict()["values"],
+                           "normal_se": True, "reduce_se": True})
+    graph = space.graph(genome)
+    model = space.module(graph).eval()
+    (tmp_path / "se_cell.py").write_text(module_file(graph, genome.to_dict(), class_name="Net"))
+    spec = importlib.util.spec_from_file_location("se_cell", tmp_path / "se_cell.py")
+    assert spec is not None and spec.loader is not None
+    exported = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(exported)
+    net = exported.Net().eval()
+    net.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), model(x))

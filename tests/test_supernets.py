@@ -139,6 +139,8 @@ def test_spaces_with_a_supernet_and_the_error_for_others() -> None:
         create_supernet("darts", partial_channels=4, channels=4, cells=3)
     with pytest.raises(SupernetError, match="partial_channels must be an integer >= 1"):
         create_supernet("nasbench201", partial_channels=0)
+    with pytest.raises(SupernetError, match=r"no squeeze-and-excitation \(space option se"):
+        create_supernet("nasnet", se=True)
 
 
 def test_genome_of_another_space_is_refused() -> None:

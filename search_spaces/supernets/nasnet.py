@@ -200,6 +200,10 @@ class NasNetSupernet(Supernet):
     def __init__(self, space: NasNetSpace, input_shape: tuple[int, ...] = (3, 32, 32),
                  num_classes: int = 10, partial_channels: int = 1) -> None:
         super().__init__(space, input_shape, num_classes, partial_channels)
+        if space.options["se"]:  # an SE gate's width is the cell's concat, which is per path
+            raise SupernetError("the nasnet supernet has no squeeze-and-excitation (space "
+                                "option se=true): search SE cells with --evaluator train or "
+                                "proxy")
         defaults = type(space).default_options()
         other = {k: v for k, v in space.options.items()
                  if k not in _OPTIONS and v != defaults.get(k)}
