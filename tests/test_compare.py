@@ -197,6 +197,29 @@ def test_bad_input_is_one_line_and_exit_2(run: RunDir, argv: list[str], message:
     assert err.startswith("nas compare: error:") and "\n" not in err and message in err, err
 
 
+def test_other_runs_of_the_same_data_join_the_comparison(
+        run: RunDir, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`nas compare RUN OTHER`: OTHER's best joins as OTHER/trial-N, retrained with RUN's
+    recipe into RUN's compare directory; a run of other data is refused in one line."""
+    twin = tmp_path / "copy" / run.path.name  # a copy of the run (its study keeps the name)
+    shutil.copytree(run.path, twin, ignore=shutil.ignore_patterns(COMPARE_DIR, "lock"))
+    assert main(["compare", str(run.path), str(twin), "--baselines", "", "--top", "1",
+                 "--seeds", "1", "--epochs", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    best = ranked_trials(run_records(run))[0].number
+    assert {r["label"] for r in out["rows"]} == {f"trial-{best}", f"{twin.name}/trial-{best}"}
+    assert all(r["ok"] == 1 and not r["baseline"] for r in out["rows"])
+    assert out["settings"]["other_runs"] == [twin.name]
+    assert out["directory"] == str(run.path / COMPARE_DIR)
+
+    config = json.loads((twin / "config.json").read_text())
+    (twin / "config.json").write_text(json.dumps({**config, "limit": 50}))
+    assert main(["compare", str(run.path), str(twin), "--baselines", "", "--top", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"run {twin.name!r} searched other data than" in err and "(limit 50, not 100)" in err
+    assert "\n" not in err
+
+
 def test_missing_run_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["compare", "nope", "--runs-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()

@@ -3,6 +3,7 @@
     nas compare nasnet-rl-20250101-120000 --baselines resnet20,resnet56 --epochs 30 --seeds 3
     nas compare runs/my-run --top 5 --space-option cells=6 --space-option width=32 --gpus 8
     nas compare my-run --budget macs=2e13 --seeds 2   # the same training compute for all
+    nas compare my-run other-run --top 1              # the best of two searches of the same data
 
 Writes ``<run>/compare/`` (the table as Markdown and JSON, the plots, one JSON file and one
 checkpoint per finished retraining) and prints the table. Run it again after an interruption,
@@ -40,6 +41,9 @@ def add_parser(sub: Any) -> None:
         epilog=examples(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", help="the run (name or directory)")
+    p.add_argument("others", nargs="*", metavar="OTHER_RUN",
+                   help="more runs on the same data whose top architectures join the "
+                        "comparison, retrained with the first run's recipe")
     p.add_argument("--baselines",
                    help="comma-separated baseline names or genome .json files (default: "
                         "CIFAR ResNet-20 and -56 on images up to 64x64, ResNet-18 and -34 on "
@@ -77,8 +81,10 @@ def run(args: argparse.Namespace) -> int:
         # a registered name or a genome file (labelled by its file name); unknown: one line
         baselines = [(b.name, b) for b in (load_genome_or_baseline(n)[1] for n in names)]
     run_dir = open_run(args.run, args.runs_dir)
+    others = [open_run(o, args.runs_dir) for o in args.others]
     with _Bar(enabled=not args.json) as bar:
-        result = run_compare(run_dir, baselines, config, on_plan=bar.plan, on_done=bar.done)
+        result = run_compare(run_dir, baselines, config, on_plan=bar.plan, on_done=bar.done,
+                             others=others)
     if args.json:
         print_json({"directory": str(result.directory), "settings": result.settings,
                     "trained": result.trained, "reused": result.reused, "lost": result.lost,

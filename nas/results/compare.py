@@ -186,9 +186,12 @@ def slug(label: str) -> str:
 
 
 def found_contenders(records: Sequence[TrialRecord], top: int,
-                     space_options: Mapping[str, Any]) -> list[Contender]:
-    """The ``top`` best completed trials (ranked by :func:`nas.results.runs.ranked_trials`)."""
-    return [Contender(label=f"trial-{r.number}", genome=r.genome,
+                     space_options: Mapping[str, Any], run: str | None = None
+                     ) -> list[Contender]:
+    """The ``top`` best completed trials (ranked by :func:`nas.results.runs.ranked_trials`),
+    labelled ``trial-N`` (``RUN/trial-N`` for a run compared beside the main one)."""
+    prefix = "" if run is None else f"{run}/"
+    return [Contender(label=f"{prefix}trial-{r.number}", genome=r.genome,
                       space_options=dict(space_options), trial=r.number,
                       search_accuracy=r.accuracy)
             for r in ranked_trials(records)[:top]]
@@ -527,11 +530,13 @@ def settings_budget(settings: Mapping[str, Any]) -> str:
 def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]] | None = None,
                 config: CompareConfig | None = None, *,
                 on_plan: Callable[[int, int], None] | None = None,
-                on_done: Callable[[Retraining, dict[str, Any]], None] | None = None
-                ) -> CompareResult:
+                on_done: Callable[[Retraining, dict[str, Any]], None] | None = None,
+                others: Sequence[RunDir] = ()) -> CompareResult:
     """Compare the run's top architectures with ``baselines`` (label, baseline); see the
     module docstring. ``baselines=None`` compares with :func:`default_baselines` for the run's
-    data. ``on_plan(to_train, reused)`` is called once the work is known and
+    data. ``others``: runs searched on the same data whose top architectures join the
+    comparison (labelled ``RUN/trial-N``), retrained with ``run``'s recipe into ``run``'s
+    compare directory. ``on_plan(to_train, reused)`` is called once the work is known and
     ``on_done(job, record)`` after each retraining (progress bars)."""
     # imports optuna, ray, torch: loaded here, where used, for start-up time
     from nas.search.config import SearchConfig, load_data, resolve_recipe
@@ -539,11 +544,15 @@ def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]] | None = 
     config = config or CompareConfig()
     config.check()
     search = run_config(run)
-    found = found_contenders(run_records(run), config.top,
-                             {**search.space_options, **config.space_options})
-    if not found:
-        raise NasError(f"run {run.name!r} has no completed child yet; wait for the search "
-                       f"or resume it (nas search --resume {run.name})")
+    found = []
+    for r, label in ((run, None), *((o, o.name) for o in others)):
+        own = search if r is run else same_data(run, search, r)
+        top = found_contenders(run_records(r), config.top,
+                               {**own.space_options, **config.space_options}, label)
+        if not top:
+            raise NasError(f"run {r.name!r} has no completed child yet; wait for the search "
+                           f"or resume it (nas search --resume {r.name})")
+        found += top
     recorded: tuple[Shape, int] | None = None  # what the search saw (older runs: unknown)
     if search.input_shape is not None and search.num_classes is not None:
         c, h, w = search.input_shape
@@ -615,12 +624,28 @@ def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]] | None = 
         "budget": {"kind": kind, "value": value, "text": budget_text(kind, value)},
         "seeds": seeds,
         "top": config.top, "baselines": [label for label, _ in baselines],
+        "other_runs": [o.name for o in others],
         "space_options": {**search.space_options, **config.space_options},
         "recipe": recipe, "data": {**data_spec, "summary": data.summary()},
         "updated": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     files = write_outputs(directory, rows, settings)
     return CompareResult(directory, rows, settings, len(todo), reused, lost, files)
+
+
+def same_data(run: RunDir, search: SearchConfig, other: RunDir) -> SearchConfig:
+    """``other``'s config, when it searched the data ``run`` did (dataset, directory, image
+    limit, input shape and classes); otherwise a one-line error, as its accuracies and
+    ``run``'s recipe would not be about the same images."""
+    theirs = run_config(other)
+    fields = ("dataset", "data_dir", "limit", "input_shape", "num_classes")
+    differ = [f for f in fields if getattr(theirs, f) != getattr(search, f)]
+    if differ:
+        f = differ[0]
+        raise NasError(f"run {other.name!r} searched other data than {run.name!r} ({f} "
+                       f"{getattr(theirs, f)!r}, not {getattr(search, f)!r}); compare runs of "
+                       f"the same data")
+    return theirs
 
 
 def write_outputs(directory: Path, rows: Sequence[Row], settings: Mapping[str, Any]
