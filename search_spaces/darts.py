@@ -63,7 +63,7 @@ from nas.core.errors import GenomeError
 from nas.core.genome import Genome
 from nas.core.netgraph import NetBuilder, T
 from nas.core.space import Decision, Space, register_space
-from search_spaces.nasnet import factorized_reduce
+from search_spaces.nasnet import factorized_reduce, pair_values
 
 NODES = 4  # intermediate nodes per cell (DARTS's "steps")
 CELLS = ("normal", "reduce")  # the two searched cells, in genome order
@@ -349,16 +349,8 @@ def genome_from_genotype(normal: Sequence[tuple[str, int]],
     """A genome from a DARTS ``Genotype``'s two cells: ``(op, input)`` pairs, two per node in
     node order, e.g. ``[("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ...]`` (the concat is always
     the four nodes)."""
-    values: dict[str, str | int] = {}
-    for cell, pairs in (("normal", normal), ("reduce", reduce)):
-        if len(pairs) != 2 * NODES:
-            raise GenomeError(f"a darts {cell} cell is {2 * NODES} (op, input) pairs, "
-                              f"got {len(pairs)}")
-        for j in range(NODES):
-            (op_a, in_a), (op_b, in_b) = pairs[2 * j], pairs[2 * j + 1]
-            values.update({f"{cell}_n{j}_in_a": in_a, f"{cell}_n{j}_in_b": in_b,
-                           f"{cell}_n{j}_op_a": op_a, f"{cell}_n{j}_op_b": op_b})
-    return DartsSpace().genome(values)
+    return DartsSpace().genome(pair_values("darts", "n", NODES,
+                                           {"normal": normal, "reduce": reduce}))
 
 
 def genotype(genome: Genome) -> dict[str, list[tuple[str, int]]]:

@@ -514,14 +514,25 @@ def genome_from_pairs(normal: Sequence[tuple[str, int]],
 
     The concatenated blocks need not be given: they are always the unused ones.
     """
-    values: dict[str, str | int] = {}
-    for cell, pairs in (("normal", normal), ("reduce", reduce)):
-        if len(pairs) != 2 * BLOCKS:
-            raise GenomeError(f"a nasnet {cell} cell is {2 * BLOCKS} (op, input) pairs, "
-                              f"got {len(pairs)}")
-        for j in range(BLOCKS):
-            (op_a, in_a), (op_b, in_b) = pairs[2 * j], pairs[2 * j + 1]
-            values.update({f"{cell}_b{j}_in_a": in_a, f"{cell}_b{j}_in_b": in_b,
-                           f"{cell}_b{j}_op_a": op_a, f"{cell}_b{j}_op_b": op_b,
-                           f"{cell}_b{j}_combine": "add"})
+    values = pair_values("nasnet", "b", BLOCKS, {"normal": normal, "reduce": reduce})
+    values.update({f"{cell}_b{j}_combine": "add" for cell in CELLS for j in range(BLOCKS)})
     return NasNetSpace().genome(values)
+
+
+def pair_values(space: str, unit: str, count: int,
+                cells: Mapping[str, Sequence[tuple[str, int]]]) -> dict[str, str | int]:
+    """The decision values of cells written as DARTS writes genotypes, ``(op, input)`` pairs,
+    two per node in node order (``cells["normal"]``, ...): ``{cell}_{unit}{j}_in_a`` ...
+    ``_op_b`` for nodes ``j < count`` (``unit``: ``"b"`` for NASNet's blocks, ``"n"`` for
+    DARTS's nodes). A cell of the wrong length is a GenomeError naming ``space``."""
+    values: dict[str, str | int] = {}
+    for cell, pairs in cells.items():
+        if len(pairs) != 2 * count:
+            raise GenomeError(f"a {space} {cell} cell is {2 * count} (op, input) pairs, "
+                              f"got {len(pairs)}")
+        for j in range(count):
+            (op_a, in_a), (op_b, in_b) = pairs[2 * j], pairs[2 * j + 1]
+            key = f"{cell}_{unit}{j}"
+            values.update({f"{key}_in_a": in_a, f"{key}_in_b": in_b, f"{key}_op_a": op_a,
+                           f"{key}_op_b": op_b})
+    return values
