@@ -490,33 +490,25 @@ class NasNetSpace(Space):
                 for cell in CELLS}
 
 
-def _block_decisions(cell: str, j: int) -> tuple[Decision, ...]:
-    where = f"{cell} cell, block {j}"
-    inputs = tuple(range(2 + j))  # 0, 1: the cell's inputs; 2 .. j + 1: blocks 0 .. j - 1
+# --- cells as DARTS writes them: decisions and values (the darts space's too) ---------------
+
+
+def pair_decisions(cell: str, j: int, unit: str, word: str,
+                   ops: Sequence[str]) -> tuple[Decision, ...]:
+    """The four decisions of node ``j`` of ``cell`` (``word``: "block" or "node", ``unit`` its
+    letter in the names): ``{cell}_{unit}{j}_in_a``, ``_in_b`` (one of the ``2 + j`` states
+    before it) and ``_op_a``, ``_op_b`` (one of ``ops``)."""
+    where = f"{cell} cell, {word} {j}"
+    inputs = tuple(range(2 + j))  # 0, 1: the cell's inputs; 2 .. j + 1: nodes 0 .. j - 1
     meaning = "0 = previous-previous cell, 1 = previous cell" + (
-        f", 2..{j + 1} = block 0..{j - 1}" if j else "")
+        f", 2..{j + 1} = {word} 0..{j - 1}" if j else "")
+    key = f"{cell}_{unit}{j}"
     return (
-        Decision(f"{cell}_b{j}_in_a", inputs, f"{where}: first input ({meaning})"),
-        Decision(f"{cell}_b{j}_in_b", inputs, f"{where}: second input ({meaning})"),
-        Decision(f"{cell}_b{j}_op_a", PRIMITIVES, f"{where}: op on the first input"),
-        Decision(f"{cell}_b{j}_op_b", PRIMITIVES, f"{where}: op on the second input"),
-        Decision(f"{cell}_b{j}_combine", COMBINES, f"{where}: how the two results merge"),
+        Decision(f"{key}_in_a", inputs, f"{where}: first input ({meaning})"),
+        Decision(f"{key}_in_b", inputs, f"{where}: second input ({meaning})"),
+        Decision(f"{key}_op_a", tuple(ops), f"{where}: op on the first input"),
+        Decision(f"{key}_op_b", tuple(ops), f"{where}: op on the second input"),
     )
-
-
-_DECISIONS = tuple(d for cell in CELLS for j in range(BLOCKS) for d in _block_decisions(cell, j))
-
-
-def genome_from_pairs(normal: Sequence[tuple[str, int]],
-                      reduce: Sequence[tuple[str, int]]) -> Genome:
-    """A genome from two cells written as DARTS writes genotypes: ``(op, input)`` pairs, two
-    per block in block order, e.g. ``[("sep_conv_5x5", 1), ("sep_conv_3x3", 0), ...]``.
-
-    The concatenated blocks need not be given: they are always the unused ones.
-    """
-    values = pair_values("nasnet", "b", BLOCKS, {"normal": normal, "reduce": reduce})
-    values.update({f"{cell}_b{j}_combine": "add" for cell in CELLS for j in range(BLOCKS)})
-    return NasNetSpace().genome(values)
 
 
 def pair_values(space: str, unit: str, count: int,
@@ -536,3 +528,24 @@ def pair_values(space: str, unit: str, count: int,
             values.update({f"{key}_in_a": in_a, f"{key}_in_b": in_b, f"{key}_op_a": op_a,
                            f"{key}_op_b": op_b})
     return values
+
+
+def _block_decisions(cell: str, j: int) -> tuple[Decision, ...]:
+    return (*pair_decisions(cell, j, "b", "block", PRIMITIVES),
+            Decision(f"{cell}_b{j}_combine", COMBINES,
+                     f"{cell} cell, block {j}: how the two results merge"))
+
+
+_DECISIONS = tuple(d for cell in CELLS for j in range(BLOCKS) for d in _block_decisions(cell, j))
+
+
+def genome_from_pairs(normal: Sequence[tuple[str, int]],
+                      reduce: Sequence[tuple[str, int]]) -> Genome:
+    """A genome from two cells written as DARTS writes genotypes: ``(op, input)`` pairs, two
+    per block in block order, e.g. ``[("sep_conv_5x5", 1), ("sep_conv_3x3", 0), ...]``.
+
+    The concatenated blocks need not be given: they are always the unused ones.
+    """
+    values = pair_values("nasnet", "b", BLOCKS, {"normal": normal, "reduce": reduce})
+    values.update({f"{cell}_b{j}_combine": "add" for cell in CELLS for j in range(BLOCKS)})
+    return NasNetSpace().genome(values)
