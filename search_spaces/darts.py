@@ -63,7 +63,7 @@ from nas.core.errors import GenomeError
 from nas.core.genome import Genome
 from nas.core.netgraph import NetBuilder, T
 from nas.core.space import Decision, Space, register_space
-from search_spaces.nasnet import factorized_reduce
+from search_spaces.nasnet import factorized_reduce, pair_decisions, pair_values
 
 NODES = 4  # intermediate nodes per cell (DARTS's "steps")
 CELLS = ("normal", "reduce")  # the two searched cells, in genome order
@@ -328,20 +328,8 @@ class DartsSpace(Space):
                 for cell in CELLS}
 
 
-def _node_decisions(cell: str, j: int) -> tuple[Decision, ...]:
-    where = f"{cell} cell, node {j}"
-    inputs = tuple(range(2 + j))  # 0, 1: the cell's inputs; 2 .. j + 1: nodes 0 .. j - 1
-    meaning = "0 = previous-previous cell, 1 = previous cell" + (
-        f", 2..{j + 1} = node 0..{j - 1}" if j else "")
-    return (
-        Decision(f"{cell}_n{j}_in_a", inputs, f"{where}: first input ({meaning})"),
-        Decision(f"{cell}_n{j}_in_b", inputs, f"{where}: second input ({meaning})"),
-        Decision(f"{cell}_n{j}_op_a", PRIMITIVES, f"{where}: op on the first input"),
-        Decision(f"{cell}_n{j}_op_b", PRIMITIVES, f"{where}: op on the second input"),
-    )
-
-
-_DECISIONS = tuple(d for cell in CELLS for j in range(NODES) for d in _node_decisions(cell, j))
+_DECISIONS = tuple(d for cell in CELLS for j in range(NODES)
+                   for d in pair_decisions(cell, j, "n", "node", PRIMITIVES))
 
 
 def genome_from_genotype(normal: Sequence[tuple[str, int]],
@@ -349,16 +337,8 @@ def genome_from_genotype(normal: Sequence[tuple[str, int]],
     """A genome from a DARTS ``Genotype``'s two cells: ``(op, input)`` pairs, two per node in
     node order, e.g. ``[("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ...]`` (the concat is always
     the four nodes)."""
-    values: dict[str, str | int] = {}
-    for cell, pairs in (("normal", normal), ("reduce", reduce)):
-        if len(pairs) != 2 * NODES:
-            raise GenomeError(f"a darts {cell} cell is {2 * NODES} (op, input) pairs, "
-                              f"got {len(pairs)}")
-        for j in range(NODES):
-            (op_a, in_a), (op_b, in_b) = pairs[2 * j], pairs[2 * j + 1]
-            values.update({f"{cell}_n{j}_in_a": in_a, f"{cell}_n{j}_in_b": in_b,
-                           f"{cell}_n{j}_op_a": op_a, f"{cell}_n{j}_op_b": op_b})
-    return DartsSpace().genome(values)
+    return DartsSpace().genome(pair_values("darts", "n", NODES,
+                                           {"normal": normal, "reduce": reduce}))
 
 
 def genotype(genome: Genome) -> dict[str, list[tuple[str, int]]]:

@@ -508,18 +508,50 @@ class NasNetSpace(Space):
                 for cell in CELLS}
 
 
-def _block_decisions(cell: str, j: int) -> tuple[Decision, ...]:
-    where = f"{cell} cell, block {j}"
-    inputs = tuple(range(2 + j))  # 0, 1: the cell's inputs; 2 .. j + 1: blocks 0 .. j - 1
+# --- cells as DARTS writes them: decisions and values (the darts space's too) ---------------
+
+
+def pair_decisions(cell: str, j: int, unit: str, word: str,
+                   ops: Sequence[str]) -> tuple[Decision, ...]:
+    """The four decisions of node ``j`` of ``cell`` (``word``: "block" or "node", ``unit`` its
+    letter in the names): ``{cell}_{unit}{j}_in_a``, ``_in_b`` (one of the ``2 + j`` states
+    before it) and ``_op_a``, ``_op_b`` (one of ``ops``)."""
+    where = f"{cell} cell, {word} {j}"
+    inputs = tuple(range(2 + j))  # 0, 1: the cell's inputs; 2 .. j + 1: nodes 0 .. j - 1
     meaning = "0 = previous-previous cell, 1 = previous cell" + (
-        f", 2..{j + 1} = block 0..{j - 1}" if j else "")
+        f", 2..{j + 1} = {word} 0..{j - 1}" if j else "")
+    key = f"{cell}_{unit}{j}"
     return (
-        Decision(f"{cell}_b{j}_in_a", inputs, f"{where}: first input ({meaning})"),
-        Decision(f"{cell}_b{j}_in_b", inputs, f"{where}: second input ({meaning})"),
-        Decision(f"{cell}_b{j}_op_a", PRIMITIVES, f"{where}: op on the first input"),
-        Decision(f"{cell}_b{j}_op_b", PRIMITIVES, f"{where}: op on the second input"),
-        Decision(f"{cell}_b{j}_combine", COMBINES, f"{where}: how the two results merge"),
+        Decision(f"{key}_in_a", inputs, f"{where}: first input ({meaning})"),
+        Decision(f"{key}_in_b", inputs, f"{where}: second input ({meaning})"),
+        Decision(f"{key}_op_a", tuple(ops), f"{where}: op on the first input"),
+        Decision(f"{key}_op_b", tuple(ops), f"{where}: op on the second input"),
     )
+
+
+def pair_values(space: str, unit: str, count: int,
+                cells: Mapping[str, Sequence[tuple[str, int]]]) -> dict[str, str | int]:
+    """The decision values of cells written as DARTS writes genotypes, ``(op, input)`` pairs,
+    two per node in node order (``cells["normal"]``, ...): ``{cell}_{unit}{j}_in_a`` ...
+    ``_op_b`` for nodes ``j < count`` (``unit``: ``"b"`` for NASNet's blocks, ``"n"`` for
+    DARTS's nodes). A cell of the wrong length is a GenomeError naming ``space``."""
+    values: dict[str, str | int] = {}
+    for cell, pairs in cells.items():
+        if len(pairs) != 2 * count:
+            raise GenomeError(f"a {space} {cell} cell is {2 * count} (op, input) pairs, "
+                              f"got {len(pairs)}")
+        for j in range(count):
+            (op_a, in_a), (op_b, in_b) = pairs[2 * j], pairs[2 * j + 1]
+            key = f"{cell}_{unit}{j}"
+            values.update({f"{key}_in_a": in_a, f"{key}_in_b": in_b, f"{key}_op_a": op_a,
+                           f"{key}_op_b": op_b})
+    return values
+
+
+def _block_decisions(cell: str, j: int) -> tuple[Decision, ...]:
+    return (*pair_decisions(cell, j, "b", "block", PRIMITIVES),
+            Decision(f"{cell}_b{j}_combine", COMBINES,
+                     f"{cell} cell, block {j}: how the two results merge"))
 
 
 _DECISIONS = tuple(d for cell in CELLS for j in range(BLOCKS) for d in _block_decisions(cell, j))
@@ -536,14 +568,6 @@ def genome_from_pairs(normal: Sequence[tuple[str, int]],
 
     The concatenated blocks need not be given: they are always the unused ones.
     """
-    values: dict[str, str | int] = {}
-    for cell, pairs in (("normal", normal), ("reduce", reduce)):
-        if len(pairs) != 2 * BLOCKS:
-            raise GenomeError(f"a nasnet {cell} cell is {2 * BLOCKS} (op, input) pairs, "
-                              f"got {len(pairs)}")
-        for j in range(BLOCKS):
-            (op_a, in_a), (op_b, in_b) = pairs[2 * j], pairs[2 * j + 1]
-            values.update({f"{cell}_b{j}_in_a": in_a, f"{cell}_b{j}_in_b": in_b,
-                           f"{cell}_b{j}_op_a": op_a, f"{cell}_b{j}_op_b": op_b,
-                           f"{cell}_b{j}_combine": "add"})
+    values = pair_values("nasnet", "b", BLOCKS, {"normal": normal, "reduce": reduce})
+    values.update({f"{cell}_b{j}_combine": "add" for cell in CELLS for j in range(BLOCKS)})
     return NasNetSpace().genome(values)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import pytest
+from rich.console import Console
 
 from nas import Genome, NasError, get_space
 from nas.cli import main
+from nas.commands._common import counting_bar
 from nas.evaluators.base import Evaluation
 from nas.evaluators.table import Table, TableEvaluator, shipped_table
 from nas.search.benchmark import (
@@ -215,6 +219,21 @@ def test_command_prints_json_and_plots(tmp_path: Path, capsys: pytest.CaptureFix
     assert set(at) == {"mean", "std", "ci95"}
     assert at["ci95"][0] <= at["mean"] <= at["ci95"][1]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_commands_bar_pads_its_description_counts_and_goes_away() -> None:
+    """The bar ``nas benchmark`` and ``nas proxies`` draw on stderr (``counting_bar``)."""
+    out = io.StringIO()
+    bar = counting_bar(Console(file=out, force_terminal=True, color_system=None, width=80), 12)
+    with bar:
+        task = bar.add_task("random", total=5)
+        bar.update(task, advance=2)
+        bar.refresh()
+    drawn = out.getvalue().split("\r\x1b[2K")  # each redraw clears the line
+    assert drawn[-2].startswith("random       ━")  # padded to 12 characters, then the bar
+    # done/total, time elapsed, time left (unknown yet)
+    assert re.search(r" 2/5 \d+:\d\d:\d\d -:--:--$", drawn[-2].rstrip("\n"))
+    assert out.getvalue().endswith("\x1b[1A\x1b[2K")  # transient: the bar is erased
 
 
 @pytest.mark.parametrize(("argv", "message"), [

@@ -9,6 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from nas.core.errors import NasError
 from nas.core.fmt import human
@@ -80,3 +88,9 @@ def console() -> Console:
     return Console(highlight=False, soft_wrap=False, width=max(120, Console().width))
 
 
+def counting_bar(err: Console, width: int) -> Progress:
+    """A transient progress bar on ``err`` (stderr) over a loop of known length: the task's
+    description padded to ``width`` characters, the bar, done/total, time elapsed and left."""
+    return Progress(TextColumn(f"{{task.description:<{width}}}"), BarColumn(),
+                    MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                    console=err, transient=True)

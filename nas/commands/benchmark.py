@@ -20,7 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from nas.commands._common import console, print_json
+from nas.commands._common import console, counting_bar, print_json
 from nas.core.errors import NasError
 
 DEFAULT_CONTROLLERS = "rl,optuna,evolution,random"
@@ -52,16 +52,6 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # loaded here, where used, for start-up time
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     # imports networkx: loaded here, where used, for start-up time
     from nas.core.space import get_space
     from nas.evaluators.table import Table, shipped_table
@@ -76,9 +66,7 @@ def run(args: argparse.Namespace) -> int:
     specs = parse_specs(args.controller, space)
 
     seconds: dict[str, float] = {}
-    progress = Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), TimeRemainingColumn(),
-                        console=Console(stderr=True), transient=True)
+    progress = counting_bar(Console(stderr=True), 28)
     with progress:
         task = progress.add_task("benchmark", total=len(specs) * args.seeds)
         started = time.perf_counter()

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from nas.commands._common import console, examples, parse_options, print_json
+from nas.commands._common import console, counting_bar, examples, parse_options, print_json
 from nas.core.errors import NasError, ShapeError
 
 if TYPE_CHECKING:
@@ -252,25 +252,13 @@ def _saved(path: Path | None, settings: dict[str, Any]) -> dict[Genome, dict[str
 def _score_all(space: Space, genomes: list[Genome], names: list[str], batch: Any,
                num_classes: int, args: argparse.Namespace, settings: dict[str, Any],
                saved: dict[Genome, dict[str, Any]], err: Any) -> list[Cell]:
-    # loaded here, where used, for start-up time
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     from nas.evaluators import proxies as px  # imports torch: loaded where used (start-up)
 
     # imports networkx, ray, torch: loaded here, where used, for start-up time
     from nas.evaluators.table import TabularSpace
 
     cells: list[Cell] = []
-    progress = Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), TimeRemainingColumn(), console=err,
-                        transient=True)
+    progress = counting_bar(err, 24)
     with progress:
         task = progress.add_task("scoring", total=len(genomes))
         for genome in genomes:

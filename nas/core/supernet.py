@@ -12,6 +12,9 @@ space shares; each space's supernet (``search_spaces/supernets/``) lays its cell
   time: the supernet's ``sep_conv_3x3`` is the fixed network's, so a single path through the
   supernet *is* the fixed network of that genome (``tests/test_supernets.py`` checks logits).
 * :class:`MixedEdge`: the candidates of one edge side by side, in the space's op order.
+* :class:`TwoInputCell`: the edges of a cell of DARTS's kind (``darts``, ``nasnet``), each
+  candidate compiled from the space's op factory (:func:`op_piece`), and what a node sums;
+  :func:`strongest_pairs` reads such a cell back from arch weights (DARTS's ``genotype()``).
 * Forward modes, chosen by what is passed as ``arch`` to :meth:`Supernet.forward`:
 
   - a :class:`~nas.core.genome.Genome`: the single path of that genome (SPOS, ENAS);
@@ -162,6 +165,23 @@ def channel_shuffle(x: Tensor, groups: int) -> Tensor:
     """ShuffleNet's shuffle: (N, g * c, H, W) -> the channels interleaved across the g groups."""
     n, c, h, w = x.shape
     return x.view(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+#: A cell space's op factory (``darts``, ``nasnet``): (scope, builder, input with C channels, C,
+#: stride) -> output with C channels at 1 / stride of the input's resolution, its layers under
+#: the scope. None stands for the zero op ``none``.
+OpFactory = Callable[[str, NetBuilder, T, int, int], T]
+_OP_SCOPE = "c"  # the scope candidate ops are described under (it does not appear in keys)
+
+
+def op_piece(factory: OpFactory | None, shape: Shape, stride: int, where: str) -> Piece | None:
+    """A candidate op: ``factory`` described for inputs of ``shape`` (C = ``shape[0]``) at
+    ``stride`` and compiled, its keys without the scope (``op.1.weight``, as under ``_ops.5``
+    of the fixed cell); None for the zero op."""
+    if factory is None:
+        return None
+    return Piece(lambda nb, x: factory(_OP_SCOPE, nb, x, shape[0], stride), shape, _OP_SCOPE,
+                 where=where)
 
 
 class MixedEdge(nn.Module):
@@ -322,6 +342,19 @@ def strongest_inputs(weights: Tensor, exclude: int | None = None) -> list[tuple[
     return [(i, int(ops[i])) for i in order]
 
 
+def strongest_pairs(weights: Tensor, nodes: int, ops: Sequence[str],
+                    exclude: str | None = None) -> list[tuple[str, int]]:
+    """DARTS's ``genotype()`` of one two-input cell from its (edges, ops) arch weights: for
+    each node in order, :func:`strongest_inputs` (op ``exclude`` left out) as ``(op, source)``
+    pairs, as a DARTS ``Genotype`` writes a cell."""
+    none = None if exclude is None else ops.index(exclude)
+    pairs = []
+    for j in range(nodes):
+        rows = weights[edge_index(j, 0): edge_index(j + 1, 0)]  # (2 + j, ops)
+        pairs += [(ops[op], source) for source, op in strongest_inputs(rows, exclude=none)]
+    return pairs
+
+
 # --- the supernet ----------------------------------------------------------------------------
 
 
@@ -438,6 +471,58 @@ def run_edge(edge: MixedEdge, x: Tensor, arch: Arch, group: str, e: int,
     return edge.forward_path(x, ops) if ops else None
 
 
+class TwoInputCell(MixedCell):
+    """Base of a search cell of DARTS's kind (the ``darts`` and ``nasnet`` spaces).
+
+    States 0 and 1 are the cell's (preprocessed) inputs, the previous-previous and the previous
+    cell's outputs; node ``j`` is state ``2 + j`` and may read any of the ``2 + j`` states
+    before it, so the cell has a mixed edge per (source, node) pair, numbered by
+    :func:`edge_index`. In a reduction cell the edges from the inputs have stride 2. The arch
+    weights of the cell are the group ``"reduce"`` or ``"normal"``. Subclasses build their
+    preprocessings, then :meth:`add_edges`; their forward sums :meth:`node_terms`.
+    """
+
+    def __init__(self, reduction: bool) -> None:
+        super().__init__()
+        self.reduction = reduction
+        self.group = "reduce" if reduction else "normal"
+
+    def add_edges(self, ops: Mapping[str, OpFactory | None], nodes: int, channels: int,
+                  hw: tuple[int, int], partial: int, where: str) -> tuple[int, int]:
+        """Add the mixed edges of ``nodes`` nodes, each with every op of ``ops`` (in order:
+        the arch weights' columns), for inputs of ``channels`` channels at resolution ``hw``
+        (``channels / partial`` wide, see :class:`MixedEdge`). Returns the nodes' resolution:
+        ``hw``, halved (rounded up) in a reduction cell."""
+        h, w = hw
+        out_hw = ((h + 1) // 2, (w + 1) // 2) if self.reduction else (h, w)
+        for j in range(nodes):
+            for source in range(2 + j):
+                stride = 2 if self.reduction and source < 2 else 1
+                narrow = (channels // partial, *((h, w) if source < 2 else out_hw))
+                at = f"{where}.edges.{edge_index(j, source)}"
+                candidates = {name: op_piece(factory, narrow, stride, f"{at} {name}")
+                              for name, factory in ops.items()}
+                self.edges.append(MixedEdge(candidates, stride, partial))
+        return out_hw
+
+    def node_terms(self, j: int, states: Sequence[Tensor | None], arch: Arch,
+                   path: Sequence[Sequence[int]] = ()) -> list[Tensor]:
+        """What node ``j`` sums, in source order: its incoming edges on ``states`` in the mode
+        ``arch`` selects (``path``: per edge, the ops a single path runs on it). A source
+        that is None (an input the path does not read) and an edge that gives None (unused
+        by the path, or only ``none``) add no term."""
+        terms = []
+        for source in range(2 + j):
+            x = states[source]
+            if x is None:
+                continue
+            e = edge_index(j, source)
+            y = run_edge(self.edge(e), x, arch, self.group, e, path[e] if path else ())
+            if y is not None:
+                terms.append(y)
+        return terms
+
+
 def prefixed(prefix: str, state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """``state`` with ``prefix.`` in front of every key."""
     return {f"{prefix}.{k}" if prefix else k: v for k, v in state.items()}
@@ -504,18 +589,22 @@ __all__ = [
     "HardPath",
     "MixedCell",
     "MixedEdge",
+    "OpFactory",
     "Piece",
     "Supernet",
     "SupernetError",
+    "TwoInputCell",
     "WidePiece",
     "channel_shuffle",
     "create_supernet",
     "edge_index",
     "gumbel_hard",
+    "op_piece",
     "prefixed",
     "register_supernet",
     "run_edge",
     "strongest_inputs",
+    "strongest_pairs",
     "sum_terms",
     "supernet_spaces",
 ]

@@ -81,15 +81,14 @@ class ProxyEvaluator(BatchEvaluator):
         assert self.batch is not None, "open() first"
         started = time.time()
         costs = [m for m in ("params", "flops") if m in self.context.metrics]
-        try:
-            model = px.build_network(self.context.space, genome, self.input_shape,
-                                     self.num_classes, self.seed)
+        try:  # the proxy first, then the costs the run asks for, on the same network
+            metrics = px.score_genome(self.context.space, genome, self.batch,
+                                      list(dict.fromkeys([self.config.proxy, *costs])),
+                                      self.num_classes, self.seed)
         except ShapeError as e:
             return Evaluation.failed(f"the network does not fit the images ({e})",
                                      started=started, measure=self.measure)
-        value = px.compute(self.config.proxy, model, self.batch, self.seed)
-        metrics = {self.measure: value}
-        metrics.update({m: px.compute(m, model, self.batch, self.seed) for m in costs})
+        value = metrics[self.measure]
         detail = {"proxy": self.config.proxy, "batch_size": self.config.batch_size,
                   "seed": self.seed}
         if not math.isfinite(value):

@@ -29,15 +29,13 @@ from torch import Tensor, nn
 from nas.core.genome import Genome
 from nas.core.supernet import (
     Arch,
-    MixedCell,
-    MixedEdge,
     Piece,
     Supernet,
+    TwoInputCell,
     edge_index,
     prefixed,
     register_supernet,
-    run_edge,
-    strongest_inputs,
+    strongest_pairs,
     sum_terms,
 )
 from search_spaces.darts import (
@@ -47,12 +45,12 @@ from search_spaces.darts import (
     PRIMITIVES,
     DartsSpace,
     cell_nodes,
+    genome_from_genotype,
     preprocess0,
     preprocess1,
 )
 
 EDGES = edge_index(NODES, 0)  # 14 edges per cell: 2 + 3 + 4 + 5
-_SCOPE = "c"  # the scope candidate ops are described under (it does not appear in keys)
 
 # One cell's path: per edge, the op indices the genome runs on it, in slot order.
 CellPath = tuple[tuple[int, ...], ...]
@@ -67,49 +65,24 @@ def cell_path(genome: Genome, cell: str) -> CellPath:
     return tuple(tuple(o) for o in ops)
 
 
-def _candidate(name: str, shape: tuple[int, ...], stride: int, where: str) -> Piece | None:
-    """Op ``name`` of :data:`OPS` compiled for inputs of ``shape`` (None for ``none``)."""
-    factory = OPS[name]
-    if factory is None:
-        return None
-    return Piece(lambda nb, x: factory(_SCOPE, nb, x, shape[0], stride), shape, _SCOPE,
-                 where=f"{where} {name}")
-
-
-class SearchCell(MixedCell):
+class SearchCell(TwoInputCell):
     """One DARTS cell with a mixed edge for every (source, node) pair."""
 
     def __init__(self, s0: tuple[int, ...], s1: tuple[int, ...], channels: int,
                  reduction: bool, reduction_prev: bool, partial: int, where: str) -> None:
-        super().__init__()
-        self.reduction = reduction
-        self.group = "reduce" if reduction else "normal"
+        super().__init__(reduction)
         self.preprocess0 = Piece(lambda nb, x: preprocess0(nb, x, channels, reduction_prev),
                                  s0, "preprocess0", where=f"{where}.preprocess0")
         self.preprocess1 = Piece(lambda nb, x: preprocess1(nb, x, channels), s1,
                                  "preprocess1", where=f"{where}.preprocess1")
         h, w = self.preprocess1.out_shape[1:]
-        stride_hw = ((h + 1) // 2, (w + 1) // 2) if reduction else (h, w)
-        for j in range(NODES):
-            for source in range(2 + j):
-                stride = 2 if reduction and source < 2 else 1
-                in_hw = (h, w) if source < 2 else stride_hw
-                narrow = (channels // partial, *in_hw)
-                at = f"{where}.edges.{edge_index(j, source)}"
-                candidates = {name: _candidate(name, narrow, stride, at) for name in OPS}
-                self.edges.append(MixedEdge(candidates, stride, partial))
-        self.out_shape = (NODES * channels, *stride_hw)
+        out_hw = self.add_edges(OPS, NODES, channels, (h, w), partial, where)
+        self.out_shape = (NODES * channels, *out_hw)
 
     def forward(self, s0: Tensor, s1: Tensor, arch: Arch, path: CellPath = ()) -> Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]  # (N, C, H, W) each
         for j in range(NODES):
-            terms = []
-            for source in range(2 + j):
-                e = edge_index(j, source)
-                y = run_edge(self.edge(e), states[source], arch, self.group, e,
-                             path[e] if path else ())
-                if y is not None:
-                    terms.append(y)
+            terms = self.node_terms(j, states, arch, path)
             if terms:
                 states.append(sum_terms(terms))  # (N, C, H', W')
             else:  # a path whose node j has two "none" ops: zeros, as in the fixed cell
@@ -183,17 +156,9 @@ class DartsSupernet(Supernet):
     def genome_from_weights(self, weights: Mapping[str, Tensor]) -> Genome:
         """DARTS's ``genotype()``: for each node the two incoming edges whose best op other
         than ``none`` is strongest (strongest first), each with that op."""
-        values: dict[str, str | int] = {}
-        none = PRIMITIVES.index("none")
-        for cell in CELLS:
-            w = weights[cell]
-            for j in range(NODES):
-                rows = w[edge_index(j, 0): edge_index(j + 1, 0)]  # (2 + j, ops)
-                (in_a, op_a), (in_b, op_b) = strongest_inputs(rows, exclude=none)
-                values.update({f"{cell}_n{j}_in_a": in_a, f"{cell}_n{j}_in_b": in_b,
-                               f"{cell}_n{j}_op_a": PRIMITIVES[op_a],
-                               f"{cell}_n{j}_op_b": PRIMITIVES[op_b]})
-        return self.space.genome(values)
+        normal, reduce = (strongest_pairs(weights[cell], NODES, PRIMITIVES, exclude="none")
+                          for cell in CELLS)
+        return genome_from_genotype(normal, reduce)
 
 
 __all__ = ["EDGES", "DartsSupernet", "SearchCell", "cell_path"]

@@ -27,8 +27,10 @@ from nas.core.supernet import (
     Arch,
     MixedCell,
     MixedEdge,
+    OpFactory,
     Piece,
     Supernet,
+    op_piece,
     prefixed,
     register_supernet,
     run_edge,
@@ -41,22 +43,19 @@ from search_spaces.nasbench201 import (
     OPS,
     PRIMITIVES,
     NasBench201Space,
+    OpFn,
     head,
     reduction_block,
     stem,
 )
 
 GROUP = "cell"  # the one group of arch weights: every cell shares the genome's cell
-_SCOPE = "c"  # the scope candidate ops are described under (it does not appear in keys)
 
 
-def _candidate(name: str, shape: tuple[int, ...], where: str) -> Piece | None:
-    """Op ``name`` of :data:`OPS` compiled for inputs of ``shape`` (None for ``none``)."""
-    fn = OPS[name]
-    if fn is None:
-        return None
-    return Piece(lambda nb, x: fn(nb, x, shape[0], _SCOPE), shape, _SCOPE,
-                 where=f"{where} {name}")
+def _factory(fn: OpFn | None) -> OpFactory | None:
+    """A NAS-Bench-201 op ``fn(nb, x, C, scope)`` as the op factory a supernet compiles
+    (its ops have stride 1); None stays None (``none``)."""
+    return None if fn is None else lambda scope, nb, x, c, stride: fn(nb, x, c, scope)
 
 
 class SearchCell(MixedCell):
@@ -67,7 +66,8 @@ class SearchCell(MixedCell):
         super().__init__()
         narrow = (channels // partial, *shape[1:])
         for k in range(len(EDGES)):
-            candidates = {name: _candidate(name, narrow, f"{where}.edges.{k}") for name in OPS}
+            candidates = {name: op_piece(_factory(fn), narrow, 1, f"{where}.edges.{k} {name}")
+                          for name, fn in OPS.items()}
             self.edges.append(MixedEdge(candidates, stride=1, partial_channels=partial))
 
     def forward(self, x: Tensor, arch: Arch, path: tuple[tuple[int, ...], ...] = ()) -> Tensor:

@@ -37,17 +37,15 @@ from nas.core.genome import Genome
 from nas.core.netgraph import NetBuilder, T
 from nas.core.supernet import (
     Arch,
-    MixedCell,
-    MixedEdge,
     Piece,
     Supernet,
     SupernetError,
+    TwoInputCell,
     WidePiece,
     edge_index,
     prefixed,
     register_supernet,
-    run_edge,
-    strongest_inputs,
+    strongest_pairs,
     sum_terms,
 )
 from search_spaces.nasnet import (
@@ -59,13 +57,13 @@ from search_spaces.nasnet import (
     cell_blocks,
     cell_reads,
     factorized_reduce,
+    genome_from_pairs,
     live_cells,
     relu_conv_bn,
     unused_blocks,
 )
 
 EDGES = edge_index(BLOCKS, 0)  # 20 edges per cell: 2 + 3 + 4 + 5 + 6
-_SCOPE = "c"  # the scope candidate ops are described under (it does not appear in keys)
 _OPTIONS = ("cells", "width", "reductions", "stem_multiplier")  # the skeleton built here
 
 
@@ -134,35 +132,19 @@ class State:
 # --- the supernet ----------------------------------------------------------------------------
 
 
-def _candidate(name: str, shape: tuple[int, ...], stride: int, where: str) -> Piece:
-    """Op ``name`` of :data:`OPS` compiled for inputs of ``shape``."""
-    factory = OPS[name]
-    return Piece(lambda nb, x: factory(_SCOPE, nb, x, shape[0], stride), shape, _SCOPE,
-                 where=f"{where} {name}")
-
-
-class SearchCell(MixedCell):
+class SearchCell(TwoInputCell):
     """One NASNet cell with a mixed edge for every (source, block) pair."""
 
     def __init__(self, s0: tuple[int, ...], s1: tuple[int, ...], channels: int,
                  reduction: bool, reduction_prev: bool, partial: int, where: str) -> None:
-        super().__init__()
+        super().__init__(reduction)
         self.channels = channels
-        self.reduction = reduction
-        self.group = "reduce" if reduction else "normal"
         self.pre0 = WidePiece(Piece(_preprocess("pre0", channels, reduction_prev), s0, "pre0",
                                     where=f"{where}.pre0"))
         self.pre1 = WidePiece(Piece(_preprocess("pre1", channels, False), s1, "pre1",
                                     where=f"{where}.pre1"))
         h, w = self.pre1.piece.out_shape[1:]
-        out_hw = ((h + 1) // 2, (w + 1) // 2) if reduction else (h, w)
-        for j in range(BLOCKS):
-            for source in range(2 + j):
-                stride = 2 if reduction and source < 2 else 1
-                narrow = (channels // partial, *((h, w) if source < 2 else out_hw))
-                at = f"{where}.edges.{edge_index(j, source)}"
-                candidates = {name: _candidate(name, narrow, stride, at) for name in OPS}
-                self.edges.append(MixedEdge(candidates, stride, partial))
+        out_hw = self.add_edges(OPS, BLOCKS, channels, (h, w), partial, where)
         self.out_shape = (BLOCKS * channels, *out_hw)
 
     def forward(self, s0: State | None, s1: State | None, arch: Arch,
@@ -173,17 +155,9 @@ class SearchCell(MixedCell):
             if i in reads:
                 assert s is not None  # a read input comes from a cell that ran
                 states[i] = pre(s.x, s.index())
-        for j in range(BLOCKS):
-            terms = []
-            for source in range(2 + j):
-                e = edge_index(j, source)
-                ops = plan.path[e] if plan is not None else ()
-                h = states[source]
-                if h is None:  # an input the path does not read
-                    continue
-                y = run_edge(self.edge(e), h, arch, self.group, e, ops)
-                if y is not None:
-                    terms.append(y)
+        path = plan.path if plan is not None else ()
+        for j in range(BLOCKS):  # an input the path does not read (None) adds no term
+            terms = self.node_terms(j, states, arch, path)
             states.append(sum_terms(terms))  # (N, C, H', W'): every block reads something
         blocks = plan.unused if plan is not None else tuple(range(BLOCKS))
         outs = [t for t in (states[2 + b] for b in blocks) if t is not None]
@@ -292,17 +266,8 @@ class NasNetSupernet(Supernet):
     def genome_from_weights(self, weights: Mapping[str, Tensor]) -> Genome:
         """DARTS's rule on NASNet's blocks: for each block, the two incoming edges whose best
         op is strongest (strongest first), each with that op; combine is ``add``."""
-        values: dict[str, str | int] = {}
-        for cell in CELLS:
-            w = weights[cell]
-            for j in range(BLOCKS):
-                rows = w[edge_index(j, 0): edge_index(j + 1, 0)]  # (2 + j, ops)
-                (in_a, op_a), (in_b, op_b) = strongest_inputs(rows)
-                values.update({f"{cell}_b{j}_in_a": in_a, f"{cell}_b{j}_in_b": in_b,
-                               f"{cell}_b{j}_op_a": PRIMITIVES[op_a],
-                               f"{cell}_b{j}_op_b": PRIMITIVES[op_b],
-                               f"{cell}_b{j}_combine": "add"})
-        return self.space.genome(values)
+        normal, reduce = (strongest_pairs(weights[cell], BLOCKS, PRIMITIVES) for cell in CELLS)
+        return genome_from_pairs(normal, reduce)
 
 
 def _index(blocks: Sequence[int] | None, channels: int) -> Tensor | None:
