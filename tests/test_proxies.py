@@ -213,10 +213,14 @@ def test_same_seed_same_score_and_the_model_is_left_alone() -> None:
 
     model = px.build_network(small, genome, (3, 16, 16), 10, seed=3)
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    for name in px.list_proxies():
-        px.compute(name, model, batch, seed=3)
+    alone = {name: px.compute(name, model, batch, seed=3) for name in px.list_proxies()}
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
     assert all(p.grad is None for p in model.parameters())
+    # score_genome hands its network to the last proxy (no copy): the same scores, bit for bit
+    assert alone == first
+    for name in px.list_proxies():  # each proxy scoring a network it owns, in place
+        owned = px.build_network(small, genome, (3, 16, 16), 10, seed=3)
+        assert px.compute(name, owned, batch, seed=3, owned=True) == first[name], name
 
 
 @pytest.mark.parametrize("space_name", list_spaces())

@@ -34,6 +34,7 @@ import copy
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -105,16 +106,23 @@ def parse_proxies(text: str) -> list[str]:
     return names
 
 
-def compute(proxy: Proxy | str, model: nn.Module, batch: Split, seed: int = 0) -> float:
+def compute(proxy: Proxy | str, model: nn.Module, batch: Split, seed: int = 0, *,
+            owned: bool = False) -> float:
     """``proxy``'s score of ``model`` on ``batch``, torch's random state seeded from ``seed``
-    (and restored afterwards)."""
+    (and restored afterwards). A proxy scores a copy of ``model`` and leaves it as it was,
+    unless the caller hands it over (``owned=True``: it is scored, and changed, in place;
+    copying a network costs as much as a MeCo score)."""
     proxy = get_proxy(proxy) if isinstance(proxy, str) else proxy
     device = _device(model)
     batch = _channels_last(batch.to(device))
     devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        return float(proxy.fn(model, batch, seed))
+    token = _OWNED.set(model if owned else None)
+    try:
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            return float(proxy.fn(model, batch, seed))
+    finally:
+        _OWNED.reset(token)
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -133,10 +141,16 @@ def _channels_last(batch: Split) -> Split:
     return Split(batch.x.contiguous(memory_format=torch.channels_last), batch.y)
 
 
+#: The network a caller of :func:`compute` handed over (``owned=True``): scored in place.
+_OWNED: ContextVar[nn.Module | None] = ContextVar("nas_proxy_owned", default=None)
+
+
 def _scratch(model: nn.Module) -> nn.Module:
-    """A copy to score: in-place activations off (so a layer's output is still the value its
-    hooks saw), train mode, no stale gradients, 4-d weights in channels_last layout."""
-    net = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    """A copy to score (``model`` itself when handed over, see :func:`compute`): in-place
+    activations off (so a layer's output is still the value its hooks saw), train mode, no
+    stale gradients, 4-d weights in channels_last layout."""
+    net = model if _OWNED.get() is model else copy.deepcopy(model)
+    net = net.to(memory_format=torch.channels_last)
     for m in net.modules():
         if hasattr(m, "inplace"):  # nn.ReLU(inplace=True) and the other activations
             setattr(m, "inplace", False)  # noqa: B010 (mypy: Module has no "inplace")
@@ -465,9 +479,13 @@ def score_genome(space: Space, genome: Genome, batch: Split, names: Sequence[str
                  num_classes: int, seed: int = 0) -> dict[str, float]:
     """Every proxy in ``names`` of ``genome``'s network (built once, weights from ``seed``) on
     ``batch``; the proxies' copies leave the network untouched, so they all see the same
-    initialisation."""
+    initialisation. The cost baselines (which only read the network) go first and the last
+    proxy scores the network itself, not a copy."""
     model = build_network(space, genome, batch.x.shape[1:], num_classes, seed)
-    return {name: compute(name, model, batch, seed) for name in names}
+    order = sorted(names, key=lambda n: get_proxy(n).kind != "cost")  # stable: costs first
+    scores = {name: compute(name, model, batch, seed, owned=i == len(order) - 1)
+              for i, name in enumerate(order)}
+    return {name: scores[name] for name in names}
 
 
 def ranks(scores: Sequence[float]) -> np.ndarray:
