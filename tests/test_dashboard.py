@@ -45,9 +45,9 @@ class CostEvaluator(BatchEvaluator):
                 out.append(Evaluation.failed("the first edge is cut"))
                 continue
             t = totals(self.context.space.graph(g, self.input_shape, self.num_classes))
-            accuracy = 100.0 - math.log10(t.flops)
+            accuracy = 100.0 - math.log10(t.macs)
             out.append(Evaluation(metrics={"accuracy": accuracy, "params": float(t.params),
-                                           "flops": float(t.flops), "steps": 40.0},
+                                           "macs": float(t.macs), "steps": 40.0},
                                   curve=[accuracy - 5.0, accuracy]))
         return out
 
@@ -92,7 +92,7 @@ def test_counts_are_integers_and_failures_have_no_value(run: RunDir) -> None:
         assert t.value is None and t.values is None and t.user_attrs["status"] == "error"
         assert t.user_attrs["metrics"] is None and t.user_attrs["reward"] is None
     for t in done:
-        for key in ("params", "flops", "steps"):
+        for key in ("params", "macs", "steps"):
             assert type(t.user_attrs[key]) is int, key
         assert list(t.intermediate_values) == [1, 2]
         assert t.value == pytest.approx(t.user_attrs["accuracy"])
