@@ -244,7 +244,7 @@ def ranking(settings: dict[str, Any], judge: SupernetEvaluator,
         costs = table.costs(genome)
         rows.append({"arch": arch_str(table, genome), "table": table.accuracy(genome),
                      "supernet": judge.scorer.score(genome)[0], "params": costs["params"],
-                     "macs": costs["flops"]})
+                     "macs": costs["macs"]})
     accuracies = [r["table"] for r in rows]
     out: dict[str, Any] = {"cells": len(rows), "images": list(judge.scorer.images),
                            "epochs": judge.trainer.epoch if judge.trainer else None,

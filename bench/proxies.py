@@ -36,10 +36,10 @@ from nas.training.data import cache_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 CIFAR_DIR = ROOT.parent / "shared" / "data" / "cifar10"
-CHEAP = "meco,synflow,naswot,params,flops"  # one image, data-free, or one forward pass
+CHEAP = "meco,synflow,naswot,params,macs"  # one image, data-free, or one forward pass
 GRADIENT = "jacob_cov,snip,grad_norm,fisher"  # one backward pass each
 HESSIAN = "grasp"  # a Hessian-vector product: as much work as the four above together
-FIRST = "meco,synflow,params,flops"  # the first pass of --all: a tenth of a second a cell
+FIRST = "meco,synflow,params,macs"  # the first pass of --all: a tenth of a second a cell
 
 
 def nas_proxies(args: argparse.Namespace, *extra: str) -> list[str]:

@@ -211,7 +211,7 @@ def bench_cifar(device: torch.device, epochs: float, batch: int) -> None:
                           device=device, evaluate_test=True, on_epoch=report)
     print(f"    {result.summary()}")
     print(f"    test top-1: {result.test_top1:.2f}%  ({result.params:,} params, "
-          f"{result.flops / 1e6:.1f}M multiply-adds, latency {result.latency_ms_b1:.2f} ms at "
+          f"{result.macs / 1e6:.1f}M multiply-adds, latency {result.latency_ms_b1:.2f} ms at "
           f"batch 1)")
     print(f"    command: python bench/trainer.py --cifar --epochs {epochs:g} "
           f"--batch {batch}" + (f" --threads {torch.get_num_threads()}"))

@@ -80,7 +80,7 @@ class Controller(ABC):
         validation accuracy in %, or accuracy traded against a cost), exactly the value the
         run's study records; None when the child failed (a controller that needs a number uses
         ``FAILED_REWARD``). ``metrics`` are the child's measurements (``"accuracy"`` and
-        usually ``"flops"``, ``"params"``, ``"latency_ms"``), for controllers with more than
+        usually ``"macs"``, ``"params"``, ``"latency_ms"``), for controllers with more than
         one objective (optuna's nsga2); None when it failed. The genome need not have been
         proposed by this controller, and may have been told before (see the module docstring).
         """

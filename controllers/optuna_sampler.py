@@ -9,7 +9,7 @@ al. 2022) keeping every index reachable; the option order then acts as a (weak) 
 
 Single-objective samplers maximise the reward they are told (accuracy, or accuracy traded
 against a cost: :mod:`nas.core.objective`). ``nsga2`` optimises two objectives, the reward
-(max) and a cost (min: its ``cost`` option, ``flops`` by default, ``params`` or
+(max) and a cost (min: its ``cost`` option, ``macs`` by default, ``params`` or
 ``latency_ms``), and keeps the Pareto front (:meth:`pareto_front`).
 
 The ``pruner`` option (median, successive halving, Hyperband) is the early stopping the
@@ -58,6 +58,7 @@ from optuna.trial import TrialState
 from controllers.base import Controller, checked_indices, one_thread, register_controller
 from nas.core.errors import NasError
 from nas.core.genome import Genome
+from nas.core.metrics import metric_name
 from nas.core.objective import COST_METRICS, FAILED_REWARD
 from nas.core.objective import PRUNERS as EARLY_STOPPERS
 from nas.core.space import Space
@@ -75,9 +76,10 @@ class OptunaConfig:
     n_startup_trials: int = 10  # random trials before the model is used (tpe, gp, cmaes)
     multivariate: bool = True  # tpe: one joint density over all decisions, not one each
     population_size: int = 20  # nsga2: children per generation
-    cost: str = "flops"  # nsga2: the cost it minimises beside the reward (one of COST_METRICS)
+    cost: str = "macs"  # nsga2: the cost it minimises beside the reward (one of COST_METRICS)
 
     def __post_init__(self) -> None:
+        self.cost = metric_name(self.cost)  # flops: the old name of macs
         if self.sampler not in SAMPLERS:
             raise NasError(f"optuna: unknown sampler {self.sampler!r}; known: "
                            f"{', '.join(SAMPLERS)}")

@@ -70,7 +70,7 @@ def synthetic_metrics(space: Space, seed: int = 1234) -> Metrics:
 
     def metrics(genome: Genome) -> dict[str, float]:
         return {"accuracy": 100.0 * match_fraction(space, genome, target),
-                "flops": 1e6, "params": 1e5, "latency_ms": 1.0}
+                "macs": 1e6, "params": 1e5, "latency_ms": 1.0}
 
     return metrics
 

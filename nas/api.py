@@ -317,7 +317,7 @@ def train(model_or_genome: nn.Module | str | Path | Genome | GenomeFile | Baseli
         raise NasError(f"out {output} exists and is not a directory")
     data = load_dataset(dataset, data_dir, download=download, seed=chosen.seed, limit=limit)
     shape = "x".join(map(str, data.input_shape))
-    flops: int | None = None
+    macs: int | None = None
     if module is not None:
         model = module
         if (spec.input_shape, spec.num_classes) != (data.input_shape, data.num_classes):
@@ -327,13 +327,13 @@ def train(model_or_genome: nn.Module | str | Path | Genome | GenomeFile | Baseli
                            f"{data.input_shape}, num_classes={data.num_classes})")
     else:
         try:
-            model, flops = build_child(spec.genome, data.input_shape, data.num_classes,
+            model, macs = build_child(spec.genome, data.input_shape, data.num_classes,
                                        chosen.seed, spec.space_options)
         except ShapeError as e:
             raise NasError(f"{spec.label} does not fit {data.name} images ({shape}): {e}") \
                 from None
     result = fit(model, data, chosen, budget, device=device, evaluate_test=evaluate_test,
-                 progress=progress, flops=flops)
+                 progress=progress, macs=macs)
     training = Training(
         network=spec.label, genome=spec.genome, space_options=dict(spec.space_options),
         dataset={"name": data.name, "data_dir": None if data_dir is None else str(data_dir),
@@ -484,7 +484,7 @@ class Run:
             a = r.attrs
             rows.append({"number": r.number, "state": r.state, "status": r.status,
                          "accuracy": r.accuracy, "reward": r.reward,
-                         **{k: a.get(k) for k in ("params", "flops", "latency_ms", "seconds")},
+                         **{k: a.get(k) for k in ("params", "macs", "latency_ms", "seconds")},
                          "genome_id": r.genome.id,
                          **{f"params_{k}": v for k, v in r.genome.values}})
         return pandas.DataFrame(rows)

@@ -124,7 +124,7 @@ def alexnet_227() -> list[Row]:
 
 
 def test_alexnet_rows_are_exact(alexnet_227: list[Row]) -> None:
-    assert [(r.layer, r.memory, r.params, r.flops) for r in alexnet_227] == ALEXNET_EXACT
+    assert [(r.layer, r.memory, r.params, r.macs) for r in alexnet_227] == ALEXNET_EXACT
 
 
 @pytest.mark.parametrize("lecture", ALEXNET_LECTURE, ids=[row[0] for row in ALEXNET_LECTURE])
@@ -144,10 +144,10 @@ def test_alexnet_row_matches_lecture_002(alexnet_227: list[Row], lecture: tuple)
         assert round(row.params / 1000) == params_k
     if name == "conv4":
         # Discrepancy 2: the slide prints 145 but 13*13*256 * 384*3*3 = 149,520,384 (150M).
-        assert row.flops == 149_520_384
-        assert abs(row.flops / 1e6 - flop_m) < 5
+        assert row.macs == 149_520_384
+        assert abs(row.macs / 1e6 - flop_m) < 5
     else:
-        assert round(row.flops / 1e6) == flop_m
+        assert round(row.macs / 1e6) == flop_m
 
 
 def test_alexnet_totals_match_lecture_002(alexnet_227: list[Row]) -> None:
@@ -155,7 +155,7 @@ def test_alexnet_totals_match_lecture_002(alexnet_227: list[Row]) -> None:
     weighted = [r for r in alexnet_227 if r.op in ("conv", "linear")]
     assert round(sum(r.memory for r in weighted) / 2**20, 1) == 1.9  # 1,958 KB
     assert sum(r.params for r in alexnet_227) == 61_100_840  # torchvision's count: "61M"
-    assert round(sum(r.flops for r in weighted) / 1e9, 1) == 0.7  # 716.8M multiply-adds
+    assert round(sum(r.macs for r in weighted) / 1e9, 1) == 0.7  # 716.8M multiply-adds
 
 
 # --- lecture 004: VGG-16's memory and parameters per layer at 224x224 ----------------------
@@ -227,18 +227,18 @@ def test_vgg16_early_layers_match_lecture_002_comparison() -> None:
     assert sum(r.memory for r in first_six) == 43_904 * 1024  # KB -> 42.875 MB: "42.9 MB"
     assert round(sum(r.memory for r in first_six) / 2**20, 1) == 42.9
     assert sum(r.params for r in first_six) == 1_145_408  # "1.1M"
-    assert round(sum(r.flops for r in first_six) / 1e6) == 7485
+    assert round(sum(r.macs for r in first_six) / 1e6) == 7485
 
     # All of stages 1-3 of the real VGG-16 (seven convs): 45.9 MB, 1.7M, 9335 MFLOP.
     stages_1_3 = [r for r in convs if int(r.out_hw) >= 56]
     assert len(stages_1_3) == 7
     assert round(sum(r.memory for r in stages_1_3) / 2**20, 1) == 45.9
-    assert round(sum(r.flops for r in stages_1_3) / 1e6) == 9335
+    assert round(sum(r.macs for r in stages_1_3) / 1e6) == 9335
 
     def conv_fc_totals(genome_rows: list[Row]) -> tuple[float, float]:
         """(MB, GFLOP) summed over conv and fc rows, as the slide's totals are."""
         weighted = [r for r in genome_rows if r.op in ("conv", "linear")]
-        return sum(r.memory for r in weighted) / 2**20, sum(r.flops for r in weighted) / 1e9
+        return sum(r.memory for r in weighted) / 2**20, sum(r.macs for r in weighted) / 1e9
 
     slide_vgg16 = vgg_genome((2, 2, 2, 3, 3), bn=False)
     memory, gflop = conv_fc_totals(

@@ -56,7 +56,7 @@ def test_stem_rows_match_lecture_002(rows: dict[str, Row], line: tuple) -> None:
         in_c, in_hw, filters, kernel, stride, pad, out_c, out_hw)
     assert r.memory == kb * 1024  # the memory column is exact: C*H*W*4 bytes
     assert round(r.params / K) == params_k
-    assert round(r.flops / M) == flop_m
+    assert round(r.macs / M) == flop_m
 
 
 def test_stem_exact_numbers_and_totals(rows: dict[str, Row]) -> None:
@@ -64,14 +64,14 @@ def test_stem_exact_numbers_and_totals(rows: dict[str, Row]) -> None:
     # The formulas, exactly (with biases: GoogLeNet has no batch norm).
     assert [r.params for r in stem] == [64 * 3 * 7 * 7 + 64, 0, 64 * 64 + 64,
                                         192 * 64 * 3 * 3 + 192, 0]
-    assert rows["conv1.conv"].flops == 112 * 112 * 64 * (3 * 7 * 7) == 118_013_952
-    assert rows["conv3.conv"].flops == 56 * 56 * 192 * (64 * 3 * 3) == 346_816_512
+    assert rows["conv1.conv"].macs == 112 * 112 * 64 * (3 * 7 * 7) == 118_013_952
+    assert rows["conv3.conv"].macs == 56 * 56 * 192 * (64 * 3 * 3) == 346_816_512
     # "Total from 224 to 28 spatial resolution: Memory: 7.5 MB, Params: 124K, MFLOP: 418".
     assert round(sum(r.memory for r in stem) / 1024**2, 1) == 7.5  # 7644 KB
     assert sum(r.params for r in stem) == 124_416
     # Discrepancy: the slide's "MFLOP: 418" is not the sum of its own rows, 118 + 2 + 13 + 347
     # + 1 = 481 (a transposition of 481). We check the exact sum against the rows' total.
-    assert round(sum(r.flops for r in stem) / M) == 481
+    assert round(sum(r.macs for r in stem) / M) == 481
 
 
 def test_global_average_pooling_head_matches_lecture_002(rows: dict[str, Row],
@@ -80,13 +80,13 @@ def test_global_average_pooling_head_matches_lecture_002(rows: dict[str, Row],
     pool = rows["avgpool"]
     assert (pool.in_c, pool.in_hw, pool.out_c, pool.out_hw) == (1024, "7", 1024, "1")
     assert pool.memory == 4 * 1024 and pool.params == 0
-    assert round(pool.flops / M) == 0  # 1024*7*7 = 50,176 additions
+    assert round(pool.macs / M) == 0  # 1024*7*7 = 50,176 additions
     # fc 1024 -> 1000: "params (k) 1025", "flop (M) 1". Its "memory (KB) 0" is a slide slip:
     # 1000 floats are 3.9 KB (the VGG table on the same slide gives fc8's 1000 outputs 4 KB).
     fc = rows["fc"]
     assert (fc.in_c, fc.filters, fc.out_c) == (1024, 1000, 1000)
     assert fc.params == 1024 * 1000 + 1000 == 1_025 * K
-    assert fc.flops == 1_024_000 and round(fc.flops / M) == 1
+    assert fc.macs == 1_024_000 and round(fc.macs / M) == 1
     assert fc.memory == 4000
     # dropout 40% before the linear layer (folded into the flatten row of the table).
     assert model.get_submodule("dropout").p == 0.4
@@ -123,7 +123,7 @@ def test_module_output_size_and_ops_match_the_papers_table(rows: dict[str, Row],
     assert (concat.out_c, concat.out_hw) == (out_c, str(out_hw))
     # The paper's ops are the convolutions' multiply-adds (the pool branch's 3x3 max pool is
     # not counted: 3a would be 129M with it).
-    ops = sum(r.flops for r in module_rows(rows, module) if r.op == "conv")
+    ops = sum(r.macs for r in module_rows(rows, module) if r.op == "conv")
     if module == "5a":
         # Discrepancy: the paper says 54M; the widths it lists give 7*7 * (832*(256+160+32+128)
         # + 160*9*320 + 32*25*128) = 51,079,168 (5b, with larger widths, is 71M in both).
@@ -138,7 +138,7 @@ def test_inception_3a_exact_ops() -> None:
     assert per_pixel == 163_328
     graph = get_baseline("googlenet").graph((3, 224, 224), 1000)
     rows = {r.layer: r for r in layer_table(graph)}
-    assert sum(r.flops for r in module_rows(rows, "3a") if r.op == "conv") == per_pixel * 28 * 28
+    assert sum(r.macs for r in module_rows(rows, "3a") if r.op == "conv") == per_pixel * 28 * 28
 
 
 @pytest.mark.parametrize("module", list(PAPER_TABLE))
@@ -161,7 +161,7 @@ def test_stem_and_head_rows_of_the_papers_table(rows: dict[str, Row]) -> None:
     # lecture's conv2 + conv3: exact in params (no biases, K = 1024), 359.7M in ops.
     pair = [rows["conv2.conv"], rows["conv3.conv"]]
     assert sum(r.params - (r.filters or 0) for r in pair) == 112 * 1024
-    assert round(sum(r.flops for r in pair) / M) == 360
+    assert round(sum(r.macs for r in pair) / M) == 360
     # Discrepancy: the paper's first row (7x7/2 conv: 2.7K params, 34M ops) matches no count
     # of a 3 -> 64 7x7 conv at 112x112; we follow lecture 002 (9K, 118M: tested above).
     assert rows["conv1.conv"].params - 64 == 9_408
@@ -179,7 +179,7 @@ def test_total_parameters_exact_and_equal_to_the_built_module(model: torch.nn.Mo
     # classifiers, with biases; about 1.58 G multiply-adds in convs and fc (the paper's
     # budget: "1.5 billion multiply-adds").
     assert totals(graph).params == 6_998_552
-    assert 1.5e9 < sum(r.flops for r in layer_table(graph) if r.op in ("conv", "linear")) < 1.6e9
+    assert 1.5e9 < sum(r.macs for r in layer_table(graph) if r.op in ("conv", "linear")) < 1.6e9
     assert sum(p.numel() for p in model.parameters()) == 6_998_552
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
     assert "inception5b.branch3.1.conv.weight" in model.state_dict()

@@ -51,11 +51,11 @@ def test_lenet5_is_conv_pool_conv_pool_conv_fc_on_32x32x1(lenet_rows: list[Row])
 
 @pytest.mark.parametrize("row", LENET5, ids=[r[0] for r in LENET5])
 def test_lenet5_layer_table(lenet_rows: list[Row], row: tuple) -> None:
-    layer, op, in_c, in_hw, filters, kernel, stride, pad, out_c, out_hw, params, flops = row
+    layer, op, in_c, in_hw, filters, kernel, stride, pad, out_c, out_hw, params, macs = row
     r = next(r for r in lenet_rows if r.layer == layer)
     assert (r.op, r.in_c, r.in_hw, r.filters, r.kernel, r.stride, r.pad, r.out_c, r.out_hw) == (
         op, in_c, in_hw, filters, kernel, stride, pad, out_c, out_hw)
-    assert (r.params, r.flops) == (params, flops)
+    assert (r.params, r.macs) == (params, macs)
 
 
 def test_lenet5_totals_and_the_papers_60k(lenet_rows: list[Row]) -> None:

@@ -110,7 +110,7 @@ def test_compare_writes_table_and_plots_and_resumes(
             genome = load_genome(tiny)
         assert genome is not None
         exact = totals(create_space(genome.space, **space_options).graph(genome, (1, 8, 8), 10))
-        assert (row["params"], row["flops"]) == (exact.params, exact.flops)
+        assert (row["params"], row["macs"]) == (exact.params, exact.macs)
     means = [r["test_mean"] for r in out["rows"]]
     assert means == sorted(means, reverse=True)  # best first
 
@@ -120,7 +120,7 @@ def test_compare_writes_table_and_plots_and_resumes(
     assert len(table) == 2 + 3 and "search val %" in table[0]
     for label in rows:
         assert sum(line.startswith(f"| {label} |") for line in table) == 1
-    for name in ("accuracy_vs_params.png", "accuracy_vs_flops.png", "learning_curves.png"):
+    for name in ("accuracy_vs_params.png", "accuracy_vs_macs.png", "learning_curves.png"):
         assert f"]({name})" in markdown and _png(directory / name)
     results = sorted((directory / "results").glob("*.json"))
     assert len(results) == 6 and len(list((directory / "checkpoints").glob("*.pt"))) == 6
@@ -132,6 +132,16 @@ def test_compare_writes_table_and_plots_and_resumes(
     again = json.loads(capsys.readouterr().out)
     assert (again["trained"], again["reused"]) == (0, 6)
     assert again["rows"] == out["rows"] and {p: p.stat().st_mtime_ns for p in results} == stamps
+
+    # results stored by the nas that called multiply-adds flops are reused just the same
+    for path in results:
+        record = json.loads(path.read_text())
+        record["result"] = {("flops" if k == "macs" else k): v
+                            for k, v in record["result"].items()}
+        path.write_text(json.dumps(record))
+    assert main(argv) == 0
+    old = json.loads(capsys.readouterr().out)
+    assert (old["trained"], old["reused"]) == (0, 6) and old["rows"] == out["rows"]
 
     # the retrained weights are what `nas export` now exports for that trial
     assert main(["export", str(run.path), "--trial", str(best.number), "--format",
@@ -146,28 +156,28 @@ def test_budgets_give_equal_compute_or_equal_time(
     M / (its MACs per image x batch)); --budget seconds=S: every one for S seconds."""
     tiny = _tiny_resnet(tmp_path / "tiny_resnet.json")
     best = ranked_trials(run_records(run))[0]
-    flops = {"found": totals(create_space("nasnet", width=8).graph(best.genome, (1, 8, 8),
-                                                                   10)).flops,
+    macs = {"found": totals(create_space("nasnet", width=8).graph(best.genome, (1, 8, 8),
+                                                                   10)).macs,
              "tiny_resnet": totals(create_space("resnet").graph(load_genome(tiny), (1, 8, 8),
-                                                                10)).flops}
+                                                                10)).macs}
     batch = 32  # digits' default recipe
-    budget = 3 * batch * max(flops.values())  # the costlier network gets 3 steps
+    budget = 3 * batch * max(macs.values())  # the costlier network gets 3 steps
     assert main(["compare", str(run.path), "--baselines", str(tiny), "--top", "1", "--seeds",
                  "1", "--budget", f"macs={budget}", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["settings"]["budget"]["kind"] == "macs" and out["settings"]["epochs"] is None
     rows = {("found" if r["trial"] is not None else r["label"]): r for r in out["rows"]}
     for label, row in rows.items():
-        steps = budget // (flops[label] * batch)
+        steps = budget // (macs[label] * batch)
         assert row["ok"] == 1, row["failures"]
-        assert row["train_macs"] == flops[label] * batch * steps  # equal compute, to a step
-        assert budget - flops[label] * batch < row["train_macs"] <= budget
+        assert row["train_macs"] == macs[label] * batch * steps  # equal compute, to a step
+        assert budget - macs[label] * batch < row["train_macs"] <= budget
         assert row["accuracy_per_tmac"] == pytest.approx(row["test_mean"] / (
             row["train_macs"] / 1e12))
     directory = run.path / COMPARE_DIR
     records = [json.loads(p.read_text()) for p in (directory / "results").glob("*.json")]
     assert {r["budget"]["steps"] for r in records if "steps" in r["budget"]} == {
-        budget // (f * batch) for f in flops.values()}
+        budget // (f * batch) for f in macs.values()}
     for name in ("accuracy_vs_training_cost.png", "accuracy_vs_latency.png"):
         assert _png(directory / name)
     markdown = (directory / "compare.md").read_text()

@@ -107,12 +107,14 @@ def test_reward_is_accuracy_traded_against_cost() -> None:
     assert Objective().reward({"accuracy": 90.0}) == 90.0
     assert Objective().reward(None) is None
     assert Objective().reward({"accuracy": math.nan}) is None
-    twice = Objective("flops", 1e6).reward({"accuracy": 90.0, "flops": 2e6})
+    twice = Objective("macs", 1e6).reward({"accuracy": 90.0, "macs": 2e6})
     assert twice == pytest.approx(90.0 * 2**-0.07)  # MnasNet: 2x the target costs ~5 %
+    old = Objective("flops", 1e6)  # the old name of macs, as a run saved before the rename
+    assert old.cost == "macs" and old.reward({"accuracy": 90.0, "macs": 2e6}) == twice
     with pytest.raises(NasError, match="needs metric 'latency_ms'"):
         Objective("latency_ms", 5.0).reward({"accuracy": 90.0})
     with pytest.raises(NasError, match="give both --cost and --cost-target"):
-        Objective(cost="flops")
+        Objective(cost="macs")
     with pytest.raises(NasError, match="unknown cost metric 'watts'"):
         Objective("watts", 1.0)
 
@@ -216,19 +218,21 @@ def test_rl_self_imitation_keeps_the_best_genomes_and_pulls_the_policy_to_them()
 def test_nsga2_keeps_the_pareto_front_of_accuracy_and_cost() -> None:
     sp = get_space("nasbench201")
     opt = create_controller("optuna", sp, seed=0, sampler="nsga2", population_size=8)
-    assert isinstance(opt, OptunaController) and opt.required_metrics() == ("flops",)
+    assert isinstance(opt, OptunaController) and opt.required_metrics() == ("macs",)
+    old = create_controller("optuna", sp, sampler="nsga2", cost="flops")  # the old name
+    assert old.required_metrics() == ("macs",)
     rng = random.Random(0)
 
     def metrics(g: Genome) -> dict[str, float]:
         convs = sum(str(v).startswith("nor_conv") for v in g.as_dict().values())
-        return {"accuracy": 80 + 2 * convs + rng.random(), "flops": 1e6 * (1 + convs)}
+        return {"accuracy": 80 + 2 * convs + rng.random(), "macs": 1e6 * (1 + convs)}
 
     drive(opt, metrics, 40)
     front = opt.pareto_front()
     assert front
     points = [tuple(v) for _, v in front]
-    for acc, flops in points:  # no point of the front is dominated by another
-        assert not any(a >= acc and f <= flops and (a, f) != (acc, flops) for a, f in points)
+    for acc, macs in points:  # no point of the front is dominated by another
+        assert not any(a >= acc and f <= macs and (a, f) != (acc, macs) for a, f in points)
 
 
 @pytest.mark.parametrize("pruner", ["median", "sha", "hyperband"])

@@ -56,7 +56,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> RunDir:
     config = SearchConfig(space="nasbench201", controller="random", trials=8, seed=4,
                           space_options={"channels": 8, "cells_per_stage": 1})
     # the run needs no costs; the evaluator is told to look them up all the same
-    context = dataclasses.replace(make_context(config), metrics=("flops", "params"))
+    context = dataclasses.replace(make_context(config), metrics=("macs", "params"))
     evaluator = SlowTableEvaluator(context)
     result = run_search(config, name="dash", runs_dir=tmp_path_factory.mktemp("runs"),
                         evaluator=evaluator, pictures=trial_pictures)
@@ -87,7 +87,7 @@ def test_counts_are_integers_and_failures_have_no_value(run: RunDir) -> None:
         assert t.user_attrs["metrics"] is None and t.user_attrs["reward"] is None
     table = Table(shipped_table("nasbench201"))
     for t in done:
-        for key in ("params", "flops", "steps"):
+        for key in ("params", "macs", "steps"):
             assert type(t.user_attrs[key]) is int, key
         assert t.user_attrs["accuracy"] == table.accuracy(
             Genome.from_dict(t.user_attrs["genome"]))

@@ -29,7 +29,7 @@ class TestTableEvaluator(EvaluatorConformance):
     genomes = 5
 
     def make_context(self) -> Context:
-        return Context(space=create_space("nasbench201"), metrics=("flops", "params"))
+        return Context(space=create_space("nasbench201"), metrics=("macs", "params"))
 
 
 class TestTrainEvaluator(EvaluatorConformance):
@@ -63,7 +63,7 @@ def test_the_study_records_the_rewards_the_controller_was_told(
 
     monkeypatch.setattr(cls, "tell", tell)
     config = SearchConfig(space="nasbench201", controller=controller, evaluator="table",
-                          trials=12, seed=3, cost="flops", cost_target=5e7)
+                          trials=12, seed=3, cost="macs", cost_target=5e7)
     result = search_in_memory(config)
     records = result.study.records()
     assert len(records) == 12 and told
@@ -72,7 +72,7 @@ def test_the_study_records_the_rewards_the_controller_was_told(
         assert reward == value_of[genome]
     for r in records:
         assert r.reward == r.attrs["reward"] != r.accuracy  # the cost moved it
-        assert r.reward == pytest.approx(r.accuracy * (r.attrs["flops"] / 5e7) ** -0.07)
+        assert r.reward == pytest.approx(r.accuracy * (r.attrs["macs"] / 5e7) ** -0.07)
 
 
 # --- the table evaluator in a search --------------------------------------------------------

@@ -18,7 +18,7 @@ from nas import NetBuilder, get_baseline, totals
 from nas.core.codegen import generate
 from nas.core.layers import ACTIVATIONS, LAYER_NAMES, LAYERS, Layer, live_kind
 from nas.core.netgraph import NetGraph, T
-from nas.training.measure import count_flops
+from nas.training.measure import count_macs
 
 INPUT = (4, 8, 8)  # (C, H, W) of every example
 Example = Callable[[NetBuilder, T], T]
@@ -98,13 +98,13 @@ def test_kind_compiles_costs_counts_and_writes_out_exactly(kind: str, i: int) ->
     _randomise(model)
     cost = totals(net)
     assert sum(p.numel() for p in model.parameters()) == cost.params
-    assert count_flops(model, INPUT, torch.device("cpu")) == cost.flops
+    assert count_macs(model, INPUT, torch.device("cpu")) == cost.macs
 
     namespace: dict[str, object] = {}
     exec(compile(generate(net, "Net"), "<generated>", "exec"), namespace)  # imports only torch
     standalone = namespace["Net"]().eval()  # type: ignore[operator]
     standalone.load_state_dict(model.state_dict(), strict=True)
-    assert count_flops(standalone, INPUT, torch.device("cpu")) == cost.flops
+    assert count_macs(standalone, INPUT, torch.device("cpu")) == cost.macs
 
     x = torch.randn(2, *INPUT, generator=torch.Generator().manual_seed(1))
     before = x.clone()
@@ -134,7 +134,7 @@ BY_HAND = {
 @pytest.mark.parametrize(("kind", "i"), sorted(BY_HAND))
 def test_cost_formulas_are_the_lectures(kind: str, i: int) -> None:
     cost = totals(_graph(kind, i))
-    assert (cost.params, cost.flops) == BY_HAND[kind, i]
+    assert (cost.params, cost.macs) == BY_HAND[kind, i]
 
 
 def test_every_example_names_a_kind() -> None:
@@ -172,8 +172,8 @@ def test_torchvision_network_is_counted_as_the_cost_model_counts_ours() -> None:
     shape = (3, 64, 64)
     torch.manual_seed(0)
     theirs = torchvision.models.resnet18(weights=None)
-    ours = totals(get_baseline("resnet18").graph(shape, 1000)).flops
-    assert count_flops(theirs, shape, torch.device("cpu")) == ours
+    ours = totals(get_baseline("resnet18").graph(shape, 1000)).macs
+    assert count_macs(theirs, shape, torch.device("cpu")) == ours
 
 
 def test_shufflenet_v2_unit_from_slice_and_shuffle_is_torchvisions() -> None:
@@ -197,7 +197,7 @@ def test_shufflenet_v2_unit_from_slice_and_shuffle_is_torchvisions() -> None:
     with torch.no_grad():
         assert torch.equal(model(x), reference(x))
     assert totals(net).params == sum(p.numel() for p in reference.parameters())
-    assert count_flops(reference, (c, 6, 6), torch.device("cpu")) == totals(net).flops
+    assert count_macs(reference, (c, 6, 6), torch.device("cpu")) == totals(net).macs
     z = torch.randn(2, 12, 3, 3)
     assert torch.equal(LAYERS["shuffle"].call({"groups": 3, "in_shape": (12, 3, 3)}, z),
                        channel_shuffle(z, 3))

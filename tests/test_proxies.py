@@ -106,12 +106,16 @@ def test_naswot_by_hand() -> None:
     assert px.compute("naswot", net, batch_of(x, np.zeros(3, int))) == pytest.approx(math.log(4))
 
 
-def test_params_and_flops_by_hand() -> None:
+def test_params_and_macs_by_hand() -> None:
     """Linear(2, 2) without bias + Linear(2, 3) with: 4 + 6 + 3 parameters; 4 + 6 MACs."""
     net = mlp(np.eye(2), np.ones((3, 2)), np.zeros(3)).float()
     batch = Split(torch.ones(2, 2), torch.zeros(2, dtype=torch.long))
     assert px.compute("params", net, batch) == 13
-    assert px.compute("flops", net, batch) == 10
+    assert px.compute("macs", net, batch) == 10
+    # flops, the proxy's old name, is still understood wherever a proxy is named
+    assert px.compute("flops", net, batch) == 10 and px.get_proxy("flops").name == "macs"
+    assert px.parse_proxies("meco, flops") == ["meco", "macs"]
+    assert px.parse_combination("meco:4,flops") == {"meco": 4.0, "macs": 1.0}
 
 
 # --- against independent numpy formulas -----------------------------------------------------
@@ -237,14 +241,14 @@ def test_every_space_is_scored(space_name: str) -> None:
             graph = space.graph(genome, (3, 32, 32), 10)
         except NasError:
             continue
-        fitting.append((totals(graph).flops, genome.id, genome, graph))
+        fitting.append((totals(graph).macs, genome.id, genome, graph))
     _, _, genome, graph = min(fitting)
     gen = torch.Generator().manual_seed(0)
     batch = Split(torch.randn(4, 3, 32, 32, generator=gen), torch.tensor([0, 1, 2, 3]))
     scores = px.score_genome(space, genome, batch, px.list_proxies(), 10, seed=0)
     assert all(math.isfinite(v) for v in scores.values()), scores
     assert scores["params"] == totals(graph).params
-    assert scores["flops"] == totals(graph).flops
+    assert scores["macs"] == totals(graph).macs
 
 
 def test_unknown_proxy_and_bad_batch_are_clear_errors() -> None:
@@ -317,7 +321,7 @@ def test_nas_proxies_without_a_table_prints_scores(tmp_path: Path, monkeypatch,
     monkeypatch.setenv("NAS_CACHE_DIR", str(tmp_path / "cache"))
     assert main(["proxies", "--space", "nasnet", "--dataset", "imagefolder", "--data-dir",
                  str(CIFAR_DIR), "--limit", "100", "--cells", "2", "--batch-size", "8",
-                 "--proxies", "synflow,naswot,flops"]) == 0
+                 "--proxies", "synflow,naswot,macs"]) == 0
     out = capsys.readouterr().out
     assert "2 nasnet genomes" in out and "s / cell" in out and "naswot" in out
 

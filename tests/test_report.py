@@ -106,7 +106,7 @@ def test_report_is_valid_html_and_markdown_with_its_images(
 
     best = ranked_trials(run_records(run))[:2]
     expected = {"best_so_far_trials.png", "best_so_far_time.png", "accuracy_vs_params.png",
-                "accuracy_vs_flops.png", "controller_entropy.png",
+                "accuracy_vs_macs.png", "controller_entropy.png",
                 *(f"trial_{r.number}.cells.png" for r in best)}
     assert expected <= {p.name for p in sources}
     for heading in ("Run", "Search progress", "Accuracy and cost", "Controller entropy",

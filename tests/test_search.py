@@ -49,9 +49,9 @@ def _trials(run: RunDir) -> list[Any]:
 
 
 #: optuna's search also stops weak children early (its pruner option: asynchronous successive
-#: halving); rl's and random's trade accuracy against FLOPs (random ignores it; the reward is
+#: halving); rl's and random's trade accuracy against MACs (random ignores it; the reward is
 #: still recorded)
-COST = {"cost": "flops", "cost_target": 1e5}
+COST = {"cost": "macs", "cost_target": 1e5}
 EXTRA: dict[str, dict[str, Any]] = {
     "optuna": {"controller_options": {"pruner": "sha"}, "epochs": 3.0},
     "rl": COST, "random": COST}
@@ -82,7 +82,7 @@ def test_small_search_with_each_controller(cluster: Path, tmp_path: Path,
         assert list(frozen.intermediate_values.values()) == pytest.approx(curve)
         if r.status == "ok":
             assert r.attrs["accuracy"] == r.accuracy and 0 <= r.accuracy <= 100
-            shaped = (r.attrs["flops"] / 1e5) ** -0.07 if config.cost else 1.0
+            shaped = (r.attrs["macs"] / 1e5) ** -0.07 if config.cost else 1.0
             assert r.reward == r.attrs["reward"] == pytest.approx(r.accuracy * shaped)
     state = result.run.load_state()
     assert state is not None
@@ -325,10 +325,10 @@ def test_rays_token_notice_is_dropped_and_its_other_warnings_kept() -> None:
                              "Token authentication is enabled ("]
 
 
-@pytest.mark.parametrize(("flag", "metric"), [("macs", "flops"), ("flops", "flops"),
+@pytest.mark.parametrize(("flag", "metric"), [("macs", "macs"), ("flops", "macs"),
                                               ("latency", "latency_ms"), ("params", "params")])
 def test_cost_flag_names_multiply_adds_macs(flag: str, metric: str) -> None:
-    """--cost macs is multiply-adds per image (stored under the metric's old name, flops)."""
+    """--cost macs is multiply-adds per image; flops, its old name, is accepted."""
     from nas.cli import build_parser
     from nas.commands.search import flags
 

@@ -7,7 +7,7 @@ import random
 import torchvision
 
 from nas import NetBuilder, get_baseline, get_space, layer_table, totals
-from nas.core.cost import node_flops
+from nas.core.cost import node_macs
 from search_spaces.densenet import dense_block, transition
 
 
@@ -53,9 +53,9 @@ def test_three_block_cifar_network_and_four_block_imagenet_network() -> None:
     assert g.nodes["features.denseblock4.cat"]["out_shape"] == (1024, 7, 7)
 
 
-def test_densenet121_flops_are_torchvisions_published_cost() -> None:
+def test_densenet121_macs_are_torchvisions_published_cost() -> None:
     graph = get_baseline("densenet121").graph()
-    gflop = sum(node_flops(a) for _, a in graph.nodes if a["op"] in ("conv", "linear")) / 1e9
+    gflop = sum(node_macs(a) for _, a in graph.nodes if a["op"] in ("conv", "linear")) / 1e9
     meta = torchvision.models.DenseNet121_Weights.IMAGENET1K_V1.meta
     assert round(gflop, 3) == meta["_ops"] == 2.834
     assert totals(graph).params == meta["num_params"] == 7_978_856

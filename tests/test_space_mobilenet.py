@@ -178,12 +178,12 @@ def test_depthwise_separable_cost_rule_on_the_layer_table() -> None:
     assert attrs(net, dw.layer)["groups"] == c
     assert (dw.in_c, dw.filters, dw.kernel, dw.out_hw) == (c, c, "3", "16")
     assert dw.params == c * k * k + 2 * c
-    assert dw.flops == h * w * c * k * k
+    assert dw.macs == h * w * c * k * k
     assert pw.params == c * c_out + 2 * c_out
-    assert pw.flops == h * w * c * c_out
+    assert pw.macs == h * w * c * c_out
     # together they cost 1/C_out + 1/k^2 of a standard kxk conv (Howard et al. eq. 5)
     standard = h * w * c * c_out * k * k
-    assert Fraction(dw.flops + pw.flops, standard) == Fraction(1, c_out) + Fraction(1, k * k)
+    assert Fraction(dw.macs + pw.macs, standard) == Fraction(1, c_out) + Fraction(1, k * k)
 
 
 # --- the built module ----------------------------------------------------------------------------

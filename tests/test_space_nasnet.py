@@ -177,7 +177,7 @@ def test_each_op_describes_its_exact_cost(op: str, stride: int, size: int) -> No
         return
     assert cost.params == WEIGHTS[op](c) + BATCH_NORMS[op] * 2 * c
     pooled = POOL_WINDOW.get(op, 0) * c  # a pool reads k*k inputs per output element
-    assert cost.flops == out * out * (WEIGHTS[op](c) + pooled)
+    assert cost.macs == out * out * (WEIGHTS[op](c) + pooled)
     assert all(name.startswith("op_a.") for name in graph.graph if name != "x")
     # torch agrees with the described shape (odd sizes and the shifted reduction included)
     module = graph.to_module()
@@ -297,8 +297,8 @@ def test_nasnet_a_mobile_is_the_papers_imagenet_network() -> None:
     assert space.cell_channels() == [11, 22] + [44] * 4 + [88] * 5 + [176] * 5
     graph = baseline.graph()
     t = totals(graph)
-    assert (t.params, t.flops) == (5_287_076, 567_067_936)
-    assert abs(t.params / 5.3e6 - 1) < 0.01 and abs(t.flops / 564e6 - 1) < 0.01
+    assert (t.params, t.macs) == (5_287_076, 567_067_936)
+    assert abs(t.params / 5.3e6 - 1) < 0.01 and abs(t.macs / 564e6 - 1) < 0.01
     g = graph.graph
     # 224 -> crop 223 -> 3x3/2 VALID 111 -> stem cells 56, 28 -> 28, 14, 7
     assert g.nodes["stem.conv"]["out_shape"] == (32, 111, 111)

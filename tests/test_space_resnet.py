@@ -29,14 +29,14 @@ C = 64  # the lecture's C (a bottleneck block's planes)
 
 def _block_costs(block: Callable[..., T], in_shape: tuple[int, int, int],
                  **kw: Any) -> tuple[dict[str, int], int]:
-    """FLOPs per conv of one block (by its name) and the block's total, from the layer table."""
+    """MACs per conv of one block (by its name) and the block's total, from the layer table."""
     nb = NetBuilder(in_shape)
     with nb.scope("block"):
         out = block(nb, nb.input(), **kw)
     graph = nb.build(out)
-    convs = {r.layer.removeprefix("block."): r.flops for r in layer_table(graph)
+    convs = {r.layer.removeprefix("block."): r.macs for r in layer_table(graph)
              if r.op == "conv"}
-    return convs, totals(graph).flops
+    return convs, totals(graph).macs
 
 
 # --- the lecture's block formulas -------------------------------------------------------------
@@ -225,12 +225,12 @@ def test_sampled_children_stay_small_at_cifar_scale() -> None:
     """Uniform samples are mostly CIFAR-sized networks, not ResNet-152s (see the docstring)."""
     space = get_space("resnet")
     rng = random.Random(0)
-    params, flops = [], []
+    params, macs = [], []
     for _ in range(200):
         t = totals(space.graph(space.sample(rng), (3, 32, 32), 10))
         params.append(t.params)
-        flops.append(t.flops)
+        macs.append(t.macs)
     params.sort()
-    flops.sort()
+    macs.sort()
     assert params[len(params) // 2] < 5_000_000  # median, vs ResNet-18's 11.2M
-    assert flops[len(flops) // 2] < 100_000_000  # median MACs at 32x32; ResNet-18: 555M
+    assert macs[len(macs) // 2] < 100_000_000  # median MACs at 32x32; ResNet-18: 555M

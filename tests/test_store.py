@@ -123,7 +123,7 @@ def test_trials_carry_the_genome_metrics_and_status(run: RunDir) -> None:
     n1 = study.start(g1, {})
     n2 = study.start(g2, {})
     assert (n0, n1, n2) == (0, 1, 2)
-    metrics = {"accuracy": 91.5, "params": 1000.0, "flops": 2e6}
+    metrics = {"accuracy": 91.5, "params": 1000.0, "macs": 2e6}
     study.finish(n0, state=TrialState.COMPLETE, value=91.5,
                  attrs={"status": "ok", "metrics": metrics, **metrics,
                         "latency_ms": math.nan}, curve=[80.0, 91.5])
@@ -160,7 +160,7 @@ def test_list_runs_and_status(tmp_path: Path, run: RunDir) -> None:
                          attrs={"status": "diverged", "message": "loss became nan"})
         else:
             study.finish(n, state=TrialState.COMPLETE, value=acc,
-                         attrs={"status": "ok", "params": 10.0 * i, "flops": 1e6})
+                         attrs={"status": "ok", "params": 10.0 * i, "macs": 1e6})
     run.write_summary({"state": "running", "done": 3, "failed": 1, "elapsed": 12.0,
                        "best": {"accuracy": 95.0, "genome_id": "x"}})
     rows = list_runs(tmp_path)

@@ -18,7 +18,7 @@ from nas.core.genome import Value
 from nas.training.checkpoint import CHECKPOINT_FORMAT, NETWORK, load_network
 from nas.training.data import DataSplits, load_dataset
 from nas.training.loop import lr_factor, train, train_genome
-from nas.training.measure import count_flops
+from nas.training.measure import count_macs
 from nas.training.recipe import Budget, Recipe
 from nas.training.result import Result
 
@@ -66,7 +66,7 @@ def test_tiny_child_on_digits_beats_chance_and_fills_every_field(digits: DataSpl
     assert result.train_loss[-1] < result.train_loss[0] < math.log(10) + 0.5
     assert result.epochs == 3.0 and result.steps == 3 * (len(digits.train) // 64)
     assert result.params == sum(p.numel() for p in model.parameters())
-    assert result.flops > 0 and result.device == "cpu"
+    assert result.macs > 0 and result.device == "cpu"
     assert result.train_seconds > 0 and result.images_per_second > 0
     assert result.latency_ms_b1 > 0 and result.latency_ms_batch > 0
     assert [e for e, _ in seen] == [1, 2, 3]
@@ -75,7 +75,7 @@ def test_tiny_child_on_digits_beats_chance_and_fills_every_field(digits: DataSpl
     metrics = result.metrics()
     assert metrics["accuracy"] == result.best_val_top1
     assert metrics["latency_ms"] == result.latency_ms_b1
-    assert {"flops", "params", "latency_ms", "images_per_second"} <= set(metrics)
+    assert {"macs", "params", "latency_ms", "images_per_second"} <= set(metrics)
     assert "test_top1" not in metrics, "rewards must never see the test split"
     again = Result.from_dict(json.loads(json.dumps(result.to_dict())))
     assert again == result
@@ -172,7 +172,7 @@ def test_same_seed_repeats_exactly_and_checkpoint_reloads(digits: DataSplits,
     assert a.train_loss != c.train_loss
 
     graph = get_space("resnet").graph(genome, digits.input_shape, digits.num_classes)
-    assert a.flops == totals(graph).flops and a.params == totals(graph).params
+    assert a.macs == totals(graph).macs and a.params == totals(graph).params
 
     ckpt = torch.load(tmp_path / "a.pt", weights_only=True)
     other = torch.load(tmp_path / "b.pt", weights_only=True)
@@ -207,7 +207,7 @@ def test_a_genome_that_does_not_fit_is_an_error_result(digits: DataSplits,
 
 
 @pytest.mark.parametrize("space", ["resnet", "vgg", "inception"])
-def test_count_flops_agrees_with_the_cost_model(space: str) -> None:
+def test_count_macs_agrees_with_the_cost_model(space: str) -> None:
     s = get_space(space)
     rng = random.Random(1)
     for _ in range(20):  # the first sampled genome that builds at 32x32
@@ -218,15 +218,15 @@ def test_count_flops_agrees_with_the_cost_model(space: str) -> None:
             continue
         break
     model = graph.to_module()
-    assert count_flops(model, (3, 32, 32), torch.device("cpu")) == totals(graph).flops
+    assert count_macs(model, (3, 32, 32), torch.device("cpu")) == totals(graph).macs
 
 
-def test_train_takes_known_flops_and_counts_only_otherwise(digits: DataSplits) -> None:
-    counted = count_flops(small_cnn(digits), digits.input_shape, torch.device("cpu"))
+def test_train_takes_known_macs_and_counts_only_otherwise(digits: DataSplits) -> None:
+    counted = count_macs(small_cnn(digits), digits.input_shape, torch.device("cpu"))
     assert counted > 0
-    known = train(small_cnn(digits), digits, Recipe(), Budget(steps=1), flops=counted + 1)
-    assert known.status == "ok" and known.flops == counted + 1, "given, not counted again"
-    assert train(small_cnn(digits), digits, Recipe(), Budget(steps=1)).flops == counted
+    known = train(small_cnn(digits), digits, Recipe(), Budget(steps=1), macs=counted + 1)
+    assert known.status == "ok" and known.macs == counted + 1, "given, not counted again"
+    assert train(small_cnn(digits), digits, Recipe(), Budget(steps=1)).macs == counted
 
 
 def test_recipe_and_budget_validate_and_round_trip() -> None:

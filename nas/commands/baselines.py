@@ -84,9 +84,9 @@ def baseline_row(b: Baseline, shape: Sequence[int] | None = None,
         "input": list(shape), "classes": classes,
         "design_input": list(b.input_shape), "design_classes": b.num_classes,
         "designed_for": tuple(shape) == tuple(b.input_shape) and classes == b.num_classes,
-        "params": None, "flops": None, "memory": None, "error": None,
+        "params": None, "macs": None, "memory": None, "error": None,
         "torchvision": b.torchvision, "paper_params": b.paper_params,
-        "paper_flops": b.paper_flops, "genome": b.genome.to_dict(),
+        "paper_macs": b.paper_macs, "genome": b.genome.to_dict(),
         "space_options": dict(b.space_options), "doc": b.doc,
     }
     try:
@@ -94,13 +94,14 @@ def baseline_row(b: Baseline, shape: Sequence[int] | None = None,
     except NasError as e:
         row["error"] = str(e)
         return row
-    row.update(params=t.params, flops=t.flops, memory=t.memory)
+    row.update(params=t.params, macs=t.macs, memory=t.memory)
     return row
 
 
 def torchvision_reference(b: Baseline) -> tuple[int, float | None] | None:
     """torchvision's parameter count (its model built on the meta device, with the baseline's
-    ``torchvision_kwargs``) and its published GFLOPS, or None without a counterpart."""
+    ``torchvision_kwargs``) and its published "GFLOPS" (which count multiply-adds: giga-MACs),
+    or None without a counterpart."""
     if b.torchvision is None:
         return None
     # Imported here: torchvision's model zoo costs ~1 s to import, only this flag needs it.
@@ -146,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         mark = "" if r["designed_for"] else " [yellow]*[/yellow]"
         table.add_row(r["name"] + mark, r["family"], design, f"{r['params']:,}",
-                      human(r["flops"]), f"{r['memory'] / 2**20:.1f}", tv)
+                      human(r["macs"]), f"{r['memory'] / 2**20:.1f}", tv)
     out = console()
     out.print(table)
     cannot = [r for r in rows if r["error"]]
@@ -171,14 +172,14 @@ def markdown(baselines: list[Baseline]) -> str:
         r = baseline_row(b)
         reference = torchvision_reference(b)
         if reference is not None:
-            params, gflops = reference
+            params, gmacs = reference
             ref_params = f"{params:,}"
-            ref_macs = "-" if gflops is None else human(gflops * 1e9)
+            ref_macs = "-" if gmacs is None else human(gmacs * 1e9)
             source = f"torchvision `{b.torchvision}`"
         else:
-            ref_params, ref_macs = human(b.paper_params), human(b.paper_flops)
-            source = "paper" if b.paper_params or b.paper_flops else "-"
+            ref_params, ref_macs = human(b.paper_params), human(b.paper_macs)
+            source = "paper" if b.paper_params or b.paper_macs else "-"
         lines.append(f"| {b.name} | {b.group} | {_dims(r['input'])}, {r['classes']} classes "
-                     f"| {r['params']:,} | {ref_params} | {human(r['flops'])} | "
+                     f"| {r['params']:,} | {ref_params} | {human(r['macs'])} | "
                      f"{ref_macs} | {source} |")
     return "\n".join(lines)

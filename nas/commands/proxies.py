@@ -52,7 +52,7 @@ def add_parser(sub: Any) -> None:
         description="Score random genomes of a space with zero-cost proxies (networks at "
         "initialisation, one seeded minibatch of the training images) and, where a table of "
         "trained accuracies exists for the space, rank-correlate each proxy, the params and "
-        "flops baselines and a rank combination with it.",
+        "multiply-adds (macs) baselines and a rank combination with it.",
         epilog=examples(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--space", default="nasbench201", help="the space (default nasbench201)")
     p.add_argument("--space-option", action="append", metavar="KEY=VALUE",

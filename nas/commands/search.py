@@ -14,12 +14,13 @@ from rich.console import Console
 
 from nas.commands._common import parse_options
 from nas.core.errors import NasError
+from nas.core.metrics import metric_name
 from nas.search.live import LineView, make_view
 
 EXAMPLES = """examples:
   nas search                                    # a short search on the bundled digits, CPU
   nas search --space nasnet --controller rl --dataset cifar10 --gpus 8 --trials 500
-  nas search --space resnet --time-budget 2h --cost flops --cost-target 3e8
+  nas search --space resnet --time-budget 2h --cost macs --cost-target 3e8
   nas search --resume nasnet-rl-20250101-120000 # after Ctrl-C, kill -9 or a crash
   nas search --space nasbench201 --method gdas --dataset cifar10 --trials 5  # weight sharing
   nas search --space nasnet --evaluator proxy --trials 2000     # zero-cost proxy scores only
@@ -147,8 +148,9 @@ def flags(args: argparse.Namespace) -> dict[str, Any]:
     # imports optuna, ray, torch: loaded here, where used, for start-up time
     from nas.search.config import parse_duration
 
-    # the objective's metric names: multiply-adds are stored under their old name "flops"
-    cost = {"latency": "latency_ms", "macs": "flops"}.get(args.cost, args.cost)
+    # the objective's metric names (flops, the old name of macs: nas.core.metrics)
+    cost = (None if args.cost is None
+            else metric_name({"latency": "latency_ms"}.get(args.cost, args.cost)))
     return {
         "space": args.space, "controller": args.controller, "dataset": args.dataset,
         "data_dir": args.data_dir, "epochs": args.epochs, "seed": args.seed,

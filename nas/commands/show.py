@@ -60,16 +60,16 @@ def run(args: argparse.Namespace) -> int:
     # the lectures' units (KB, k, M) with integers, and decimals for a network as small as
     # LeNet-5, whose every layer would otherwise read 0
     kb, k, m = (1 if total < 1000 else 0 for total in (t.memory / 1024, t.params / 1e3,
-                                                        t.flops / 1e6))
+                                                        t.macs / 1e6))
     for r in layer_table(graph):
         table.add_row(r.layer, str(r.in_c), r.in_hw, opt(r.filters), r.kernel, opt(r.stride),
                       r.pad, str(r.out_c), r.out_hw, f"{r.memory_kb:,.{kb}f}",
-                      f"{r.params / 1e3:,.{k}f}", f"{r.flops / 1e6:,.{m}f}")
+                      f"{r.params / 1e3:,.{k}f}", f"{r.macs / 1e6:,.{m}f}")
     table.add_section()
     table.add_row("total", "", "", "", "", "", "", "", "", f"{t.memory / 1024:,.{kb}f}",
-                  f"{t.params / 1e3:,.{k}f}", f"{t.flops / 1e6:,.{m}f}")
+                  f"{t.params / 1e3:,.{k}f}", f"{t.macs / 1e6:,.{m}f}")
     out = console()
     out.print(table)
-    out.print(f"parameters: {t.params:,} ({t.params}); multiply-adds: {t.flops:,}; "
+    out.print(f"parameters: {t.params:,} ({t.params}); multiply-adds: {t.macs:,}; "
               f"activation memory: {t.memory / 2**20:.1f} MB per image (forward)")
     return 0

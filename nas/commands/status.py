@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
                   else f"{b.get('measure')} {b['reward']:.4g}")  # a proxy's score
         rank = [str((b.get("prefilter") or {}).get("rank", "-"))] if prefiltered else []
         table.add_row(str(b["trial"]), result, *rank, human(b.get("params")),
-                      human(b.get("flops")), "-" if latency is None else f"{latency:.2f}ms",
+                      human(b.get("macs")), "-" if latency is None else f"{latency:.2f}ms",
                       b["genome_id"], values)
     out.print(table)
     if s["failures"]:

@@ -174,7 +174,7 @@ def _print_summary(label: str, dataset: str, r: Any, out: Path, checkpoint: bool
     c.print(f"  val top-1 {r.best_val_top1:.2f}% best, {r.final_val_top1:.2f}% final{test}")
     c.print(f"  {r.epochs:.2f} epochs, {r.steps:,} steps in {r.train_seconds:.1f} s "
             f"({r.images_per_second:,.0f} img/s) on {r.device}")
-    c.print(f"  {human(r.params)} params, {human(r.flops)} multiply-adds, latency "
+    c.print(f"  {human(r.params)} params, {human(r.macs)} multiply-adds, latency "
             f"{r.latency_ms_b1:.2f} ms (batch 1), {r.latency_ms_batch:.1f} ms "
             f"(batch {r.latency_batch})")
     written = [out / "result.json"] + ([out / "checkpoint.pt"] if checkpoint else [])

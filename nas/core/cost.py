@@ -4,10 +4,10 @@ Computed from a :class:`~nas.core.netgraph.NetGraph` alone, with the lectures' f
 layer kind of :mod:`nas.core.layers` holds its own):
 
 * conv: ``params = C_out * C_in * K_h * K_w / G (+ C_out bias)``,
-  ``flops = H' * W' * C_out * C_in * K_h * K_w / G`` (multiply-adds, as the lectures count);
-* linear: ``params = C_in * C_out (+ C_out)``, ``flops = C_in * C_out``;
-* batch norm: ``2 * C`` parameters (its running statistics are buffers), no flops;
-* pooling: ``flops = output elements * K_h * K_w`` (global pooling reads every input once);
+  ``macs = H' * W' * C_out * C_in * K_h * K_w / G`` (multiply-adds, as the lectures count);
+* linear: ``params = C_in * C_out (+ C_out)``, ``macs = C_in * C_out``;
+* batch norm: ``2 * C`` parameters (its running statistics are buffers), no multiply-adds;
+* pooling: ``macs = output elements * K_h * K_w`` (global pooling reads every input once);
 * memory: ``output elements * 4 bytes`` (float32, one image).
 
 The printed table follows the lectures' layout: batch norm, activations, dropout and channel
@@ -19,6 +19,7 @@ module's ``numel`` total.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -29,12 +30,20 @@ from nas.core.netgraph import NetGraph
 BYTES_PER_ELEMENT = 4  # float32 activations
 
 
+def _renamed(counts: Row | Totals, what: str) -> int:
+    """``counts.macs``, read under its old name ``flops`` (Row and Totals are public: a
+    script may still read the old attribute; it works, with a DeprecationWarning)."""
+    warnings.warn(f"{what}.flops is renamed {what}.macs (multiply-adds per image)",
+                  DeprecationWarning, stacklevel=3)
+    return counts.macs
+
+
 def node_params(a: Mapping[str, Any]) -> int:
     """Parameters of the node with attributes ``a``, by its kind's formula."""
     return kind_of(a).params(a)
 
 
-def node_flops(a: Mapping[str, Any]) -> int:
+def node_macs(a: Mapping[str, Any]) -> int:
     """Multiply-adds of the node with attributes ``a`` for one image, by its kind's formula."""
     return kind_of(a).macs(a)
 
@@ -55,21 +64,31 @@ class Row:
     out_hw: str
     memory: int  # bytes of this row's output
     params: int
-    flops: int  # multiply-accumulates
+    macs: int  # multiply-accumulates
 
     @property
     def memory_kb(self) -> float:
         return self.memory / 1024
 
+    @property
+    def flops(self) -> int:
+        """Deprecated: the old name of :attr:`macs` (they are multiply-adds, not FLOPs)."""
+        return _renamed(self, "Row")
+
 
 @dataclass
 class Totals:
     params: int
-    flops: int
+    macs: int  # multiply-accumulates
     memory: int  # bytes: sum of every row's output (one image, forward)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
+
+    @property
+    def flops(self) -> int:
+        """Deprecated: the old name of :attr:`macs` (they are multiply-adds, not FLOPs)."""
+        return _renamed(self, "Totals")
 
 
 def _hw(shape: tuple[int, ...]) -> str:
@@ -98,7 +117,7 @@ def layer_table(net: NetGraph) -> list[Row]:
             row = row_of.get(src)
             if row is not None:
                 row.params += node_params(a)
-                row.flops += node_flops(a)
+                row.macs += node_macs(a)
                 row_of[node] = row
                 continue
         in_shape = a["in_shape"] or ()
@@ -110,7 +129,7 @@ def layer_table(net: NetGraph) -> list[Row]:
             kernel=_k(a.get("kernel")), stride=a.get("stride"), pad=_k(a.get("padding")),
             out_c=out_shape[0], out_hw=_hw(out_shape),
             memory=math.prod(out_shape) * BYTES_PER_ELEMENT,
-            params=node_params(a), flops=node_flops(a),
+            params=node_params(a), macs=node_macs(a),
         )
         rows.append(row)
         row_of[node] = row
@@ -119,7 +138,7 @@ def layer_table(net: NetGraph) -> list[Row]:
 
 def totals(net: NetGraph) -> Totals:
     rows = layer_table(net)
-    return Totals(params=sum(r.params for r in rows), flops=sum(r.flops for r in rows),
+    return Totals(params=sum(r.params for r in rows), macs=sum(r.macs for r in rows),
                   memory=sum(r.memory for r in rows))
 
 

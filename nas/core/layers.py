@@ -11,7 +11,7 @@ A kind says everything the rest of ``nas`` needs to know about a node of that ki
   and whether the lectures' table folds it into the row of the layer before it;
 * what the trainer needs: which live ``nn.Module`` types are this kind, and the attributes its
   multiply-add formula reads, taken from a live module and its input and output, so that
-  :func:`nas.training.measure.count_flops` counts any network (torchvision's too) by the very
+  :func:`nas.training.measure.count_macs` counts any network (torchvision's too) by the very
   formula the cost model uses.
 
 As DARTS's ``OPS`` over ``PRIMITIVES`` (Liu et al., 2019), :data:`LAYERS` maps each name of the

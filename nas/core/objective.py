@@ -21,9 +21,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from nas.core.errors import NasError
+from nas.core.metrics import metric_name
 
-#: Metrics a cost may be taken from (what evaluators measure besides accuracy).
-COST_METRICS = ("flops", "params", "latency_ms")
+#: Metrics a cost may be taken from (what evaluators measure besides accuracy); ``flops``, the
+#: old name of ``macs``, is accepted too (:func:`nas.core.metrics.metric_name`).
+COST_METRICS = ("macs", "params", "latency_ms")
 #: The early-stopping rules a search can apply to its children (``--early-stop``): asynchronous
 #: successive halving, Hyperband, and the median rule (see ``nas.evaluators.early_stop``).
 PRUNERS = ("sha", "median", "hyperband")
@@ -43,6 +45,8 @@ class Objective:
     metric: str = "accuracy"
 
     def __post_init__(self) -> None:
+        if self.cost is not None:  # a run saved when multiply-adds were called flops
+            object.__setattr__(self, "cost", metric_name(self.cost))
         if self.metric != "accuracy" and self.cost is not None:
             raise NasError(f"--cost trades accuracy against a cost; this run's result is "
                            f"{self.metric!r}, not an accuracy: drop --cost")

@@ -72,7 +72,7 @@ class Baseline:
     num_classes: int = 1000  # the class count it was designed for (ImageNet: 1000)
     family: str = ""  # a group for listings, e.g. "resnet" or "densenet" ("": the space)
     paper_params: int | None = None  # published parameter count (at its design input)
-    paper_flops: int | None = None  # published multiply-adds (at its design input)
+    paper_macs: int | None = None  # published multiply-adds (at its design input)
     torchvision_kwargs: Mapping[str, Any] = field(default_factory=dict)  # e.g. aux_logits
 
     @property

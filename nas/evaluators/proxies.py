@@ -46,10 +46,11 @@ from torch.nn import functional as F
 
 from nas.core.errors import NasError
 from nas.core.genome import Genome
+from nas.core.metrics import current, metric_name
 from nas.core.registry import Registry
 from nas.core.space import Space
 from nas.training.data import DataSplits, Split
-from nas.training.measure import count_flops
+from nas.training.measure import count_macs
 
 ProxyFn = Callable[[nn.Module, Split, int], float]  # (model, batch, seed) -> score
 
@@ -91,12 +92,14 @@ def list_proxies() -> list[str]:
 
 
 def get_proxy(name: str) -> Proxy:
-    return PROXIES.get(name)
+    """The proxy ``name`` (an old name, ``flops`` for ``macs``, is accepted)."""
+    return PROXIES.get(metric_name(name))
 
 
 def parse_proxies(text: str) -> list[str]:
-    """``"synflow, naswot"`` -> ["synflow", "naswot"]; an unknown name lists the known ones."""
-    names = [n.strip() for n in text.split(",") if n.strip()]
+    """``"synflow, naswot"`` -> ["synflow", "naswot"] (old names as the current ones); an
+    unknown name lists the known ones."""
+    names = [metric_name(n.strip()) for n in text.split(",") if n.strip()]
     if not names:
         raise NasError(f"no proxy named in {text!r}; known: {', '.join(list_proxies())}")
     for name in names:
@@ -441,13 +444,14 @@ def params(model: nn.Module, batch: Split, seed: int = 0) -> float:
     return float(sum(p.numel() for p in model.parameters()))
 
 
-@register_proxy("flops", "multiply-adds per image (baseline: the cost model's exact count)",
+@register_proxy("macs", "multiply-adds per image (baseline: the cost model's exact count)",
                 kind="cost")
-def flops(model: nn.Module, batch: Split, seed: int = 0) -> float:
+def macs(model: nn.Module, batch: Split, seed: int = 0) -> float:
     """Multiply-adds of one image, the other cost baseline: the exact cost model's count
     (:func:`nas.core.cost.totals`), taken with its rules from one batch-1 forward
-    (:func:`nas.training.measure.count_flops`) since a module does not keep its graph."""
-    return float(count_flops(model, tuple(batch.x.shape[1:]), _device(model)))
+    (:func:`nas.training.measure.count_macs`) since a module does not keep its graph. Its
+    old name ``flops`` is accepted wherever a proxy is named."""
+    return float(count_macs(model, tuple(batch.x.shape[1:]), _device(model)))
 
 
 # --- networks, batches and pools ----------------------------------------------------------
@@ -504,6 +508,7 @@ def parse_combination(text: str) -> dict[str, float]:
     weights: dict[str, float] = {}
     for part in text.split(","):
         name, _, weight = part.strip().partition(":")
+        name = metric_name(name)
         try:
             w = float(weight) if weight else 1.0
         except ValueError:
@@ -560,10 +565,12 @@ def read_scores(path: str | Path) -> tuple[dict[str, Any], dict[Genome, dict[str
                         settings = dict(record["settings"])
                         continue
                     genome = Genome.from_dict(record["genome"])
+                    # each keyed by proxy: a file of an older nas has its old names renamed
                     scores = {k: math.nan if v is None else float(v)
-                              for k, v in record["scores"].items()}
-                    seconds = {k: float(v) for k, v in record.get("seconds", {}).items()}
-                    cpu = {k: float(v) for k, v in record.get("cpu", {}).items()}
+                              for k, v in current(record["scores"]).items()}
+                    seconds = {k: float(v)
+                               for k, v in current(record.get("seconds", {})).items()}
+                    cpu = {k: float(v) for k, v in current(record.get("cpu", {})).items()}
                 except (ValueError, KeyError, TypeError) as e:
                     raise NasError(f"score file {path} line {number} is not a score record "
                                    f"({e}); remove the file or pass another one") from None

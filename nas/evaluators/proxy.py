@@ -4,7 +4,7 @@ Each child's network is built with weights from a seed and scored at initialisat
 seeded minibatch of the run's training images (:mod:`nas.evaluators.proxies`: MeCo, synflow,
 NASWOT, SNIP, ...), on CPU, in a fraction of a second: ``nas search --space nasnet --evaluator
 proxy`` ranks thousands of cells in minutes. The score is recorded as what it is: the child's
-metrics are ``{<proxy>: score}`` (with ``params`` / ``flops`` when the run asks for costs), the
+metrics are ``{<proxy>: score}`` (with ``params`` / ``macs`` when the run asks for costs), the
 evaluation's :attr:`~nas.evaluators.base.Evaluation.measure` names the proxy, and the run's
 reward, the value every controller is told and the study records, is the score itself
 (:class:`~nas.core.objective.Objective` with ``metric=<proxy>``), never an accuracy. A higher
@@ -57,7 +57,8 @@ class ProxyEvaluator(BatchEvaluator):
 
     def __init__(self, context: Context, **options: Any) -> None:
         super().__init__(context, **options)
-        px.get_proxy(self.config.proxy)  # an unknown proxy lists the known ones
+        # an unknown proxy lists the known ones; an old name (flops) is the current one (macs)
+        self.config.proxy = px.get_proxy(self.config.proxy).name
         if self.config.batch_size < 2:
             raise NasError(f"evaluator 'proxy': batch_size must be at least 2, got "
                            f"{self.config.batch_size}")
@@ -80,7 +81,7 @@ class ProxyEvaluator(BatchEvaluator):
         """One child's evaluation (the scores of a batch are independent of each other)."""
         assert self.batch is not None, "open() first"
         started = time.time()
-        costs = [m for m in ("params", "flops") if m in self.context.metrics]
+        costs = [m for m in ("params", "macs") if m in self.context.metrics]
         try:  # the proxy first, then the costs the run asks for, on the same network
             metrics = px.score_genome(self.context.space, genome, self.batch,
                                       list(dict.fromkeys([self.config.proxy, *costs])),

@@ -140,7 +140,7 @@ def sleeping_child(job: ChildJob, data: DataSplits, on_epoch: OnEpoch | None) ->
     time.sleep(float(os.environ.get("NAS_TEST_CHILD_SECONDS", "1")))
     accuracy = random.Random(job.genome.id).uniform(50.0, 99.0)
     return Result(status="ok", val_top1=[accuracy], best_val_top1=accuracy,
-                  final_val_top1=accuracy, epochs=1.0, params=1000, flops=10**6)
+                  final_val_top1=accuracy, epochs=1.0, params=1000, macs=10**6)
 
 
 def where() -> dict[str, Any]:

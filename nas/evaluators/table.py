@@ -129,7 +129,7 @@ class Table:
     """A table of published results, keyed by genome (see the module docstring).
 
     ``metrics(genome)`` answers like the trainer's ``Result.metrics()``: ``accuracy`` (%), and
-    with ``costs=True`` also the network's exact ``params`` and ``flops`` from the cost model
+    with ``costs=True`` also the network's exact ``params`` and ``macs`` from the cost model
     (for cost-aware controllers; computed once per genome).
     """
 
@@ -166,10 +166,10 @@ class Table:
         return out
 
     def costs(self, genome: Genome) -> dict[str, float]:
-        """Exact ``params`` and ``flops`` (multiply-adds) of the genome's network."""
+        """Exact ``params`` and ``macs`` (multiply-adds) of the genome's network."""
         if genome not in self._costs:
             t = totals(self.space.graph(genome, self.input_shape, self.num_classes))
-            self._costs[genome] = {"params": float(t.params), "flops": float(t.flops)}
+            self._costs[genome] = {"params": float(t.params), "macs": float(t.macs)}
         return self._costs[genome]
 
     def best(self) -> tuple[Genome, float]:

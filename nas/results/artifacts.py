@@ -39,9 +39,9 @@ def layer_text(genome: Genome, space_options: Mapping[str, Any],
     for r in layer_table(graph):
         table.add_row(r.layer, str(r.in_c), r.in_hw, "" if r.filters is None else str(r.filters),
                       r.kernel, "" if r.stride is None else str(r.stride), r.pad, str(r.out_c),
-                      r.out_hw, f"{r.params:,}", f"{r.flops:,}")
+                      r.out_hw, f"{r.params:,}", f"{r.macs:,}")
     t = totals(graph)
-    table.add_row("total", *[""] * 8, f"{t.params:,}", f"{t.flops:,}")
+    table.add_row("total", *[""] * 8, f"{t.params:,}", f"{t.macs:,}")
     out = io.StringIO()
     Console(file=out, width=160, color_system=None).print(table)
     return out.getvalue()

@@ -36,7 +36,7 @@ Everything lands in ``runs/<name>/compare/``::
     results/<label>.seed<S>.<key>.json   one finished retraining (written when it finishes)
     checkpoints/<label>.seed<S>.<key>.pt its trained weights (a nas checkpoint)
     summary.json, compare.md             the table, as data and as Markdown
-    accuracy_vs_params.png, accuracy_vs_flops.png, learning_curves.png
+    accuracy_vs_params.png, accuracy_vs_macs.png, learning_curves.png
 
 ``<key>`` hashes everything that defines a retraining (genome, space options, recipe with its
 seed, budget, data), so a compare that is interrupted, or run again, skips every retraining
@@ -64,6 +64,7 @@ from typing import TYPE_CHECKING, Any
 from nas.core.errors import NasError, ShapeError
 from nas.core.fmt import human, percent
 from nas.core.genome import Genome
+from nas.core.metrics import current
 from nas.core.space import Baseline, create_space, get_baseline
 from nas.core.statefile import read_json, write_json
 from nas.results.runs import COMPARE_DIR, ranked_trials, run_records
@@ -89,7 +90,7 @@ def default_baselines(input_shape: Sequence[int]) -> tuple[str, ...]:
     and -56 on small images (CIFAR's 32x32, digits' 8x8), torchvision's ResNet-18 and -34
     (ImageNet stems) on larger ones."""
     return SMALL_IMAGE_BASELINES if max(input_shape[1:]) <= SMALL_IMAGE else DEFAULT_BASELINES
-PLOTS = {"params": "accuracy_vs_params.png", "flops": "accuracy_vs_flops.png",
+PLOTS = {"params": "accuracy_vs_params.png", "macs": "accuracy_vs_macs.png",
          "train_macs": "accuracy_vs_training_cost.png",
          "latency_ms": "accuracy_vs_latency.png", "curves": "learning_curves.png"}
 
@@ -159,12 +160,12 @@ def budget_text(kind: str, value: float) -> str:
             "macs": f"{value:.3g} multiply-adds x images of training"}[kind]
 
 
-def contender_budget(kind: str, value: float, flops: int, batch_size: int) -> dict[str, Any]:
+def contender_budget(kind: str, value: float, macs: int, batch_size: int) -> dict[str, Any]:
     """The trainer's budget (nas.training.recipe.Budget fields) for one network: the same
     epochs or seconds for all, or, for ``macs``, the steps whose images times the network's
     multiply-adds per image make ``value`` (at least one step)."""
     if kind == "macs":
-        return {"steps": max(1, math.floor(value / (flops * batch_size)))}
+        return {"steps": max(1, math.floor(value / (macs * batch_size)))}
     return {kind: value}
 
 
@@ -329,8 +330,7 @@ def load_result(path: Path) -> dict[str, Any] | None:
         str(record["label"])
     except (KeyError, TypeError, ValueError, NasError):
         return None
-    checked: dict[str, Any] = record
-    return checked
+    return {**record, "result": current(record["result"])}  # an older nas's keys renamed
 
 
 def result_record(job: Retraining, out: Mapping[str, Any], recipe: Mapping[str, Any],
@@ -367,7 +367,7 @@ class Row:
     test_std: float | None = None  # sample standard deviation (None with one seed)
     val_mean: float | None = None  # best validation top-1 (%) of the retraining, mean
     params: int | None = None
-    flops: int | None = None  # multiply-adds per image (exact cost model)
+    macs: int | None = None  # multiply-adds per image (exact cost model)
     latency_ms: float | None = None  # median over seeds of the batch-1 latency
     train_seconds: float | None = None  # mean training time per seed
     train_macs: float | None = None  # training compute: multiply-adds x images seen, mean
@@ -404,13 +404,13 @@ def summarise(contenders: Sequence[Contender], jobs: Sequence[Retraining],
             row.test_mean = statistics.fmean(tests)
             row.test_std = statistics.stdev(tests) if len(tests) > 1 else None
             row.val_mean = statistics.fmean(float(r["best_val_top1"]) for r in ok)
-            row.params, row.flops = int(ok[0]["params"]), int(ok[0]["flops"])
+            row.params, row.macs = int(ok[0]["params"]), int(ok[0]["macs"])
             latencies = [float(r["latency_ms_b1"]) for r in ok if r.get("latency_ms_b1")]
             row.latency_ms = statistics.median(latencies) if latencies else None
             row.train_seconds = statistics.fmean(float(r["train_seconds"]) for r in ok)
             seen = [images_seen(j, records[j.key]) for j in mine
                     if j.key in records and records[j.key]["result"] in ok]
-            row.train_macs = statistics.fmean(row.flops * n for n in seen) if seen else None
+            row.train_macs = statistics.fmean(row.macs * n for n in seen) if seen else None
             if row.train_macs:
                 row.accuracy_per_tmac = row.test_mean / (row.train_macs / 1e12)
             row.curves = [[float(v) for v in r["val_top1"]] for r in ok]
@@ -437,7 +437,7 @@ def table_cells(row: Row) -> list[str]:
         f"{row.test_mean:.2f}" + (f" ± {row.test_std:.2f}" if row.test_std is not None else ""))
     return [row.label, "baseline" if row.baseline else "found", percent(row.search_accuracy),
             percent(row.val_mean), test, f"{row.ok}/{row.seeds}", human(row.params),
-            human(row.flops), "-" if row.latency_ms is None else f"{row.latency_ms:.2f}",
+            human(row.macs), "-" if row.latency_ms is None else f"{row.latency_ms:.2f}",
             "-" if row.train_seconds is None else f"{row.train_seconds:.1f}",
             human(row.train_macs),
             "-" if row.accuracy_per_tmac is None else f"{row.accuracy_per_tmac:.3g}"]
@@ -451,7 +451,7 @@ def markdown_table(rows: Sequence[Row]) -> str:
 
 
 def write_plots(rows: Sequence[Row], out: Path, title: str) -> dict[str, Path]:
-    """Accuracy against params, FLOPs, training compute and latency (each with the Pareto
+    """Accuracy against params, multiply-adds, training compute and latency (each with the Pareto
     front, baselines marked), and the learning curves."""
     # imports PIL, matplotlib: loaded here, where used, for start-up time
     from nas.results.plots import Curve, Point, accuracy_vs_cost, learning_curves
@@ -460,7 +460,7 @@ def write_plots(rows: Sequence[Row], out: Path, title: str) -> dict[str, Path]:
     paths: dict[str, Path] = {}
     if not done:
         return paths
-    for cost, label in (("params", "parameters"), ("flops", "multiply-adds per image"),
+    for cost, label in (("params", "parameters"), ("macs", "multiply-adds per image"),
                         ("train_macs", "training compute (multiply-adds x images seen)"),
                         ("latency_ms", "inference latency, batch 1 (ms)")):
         points = [Point(r.label, float(getattr(r, cost)), float(r.test_mean or 0.0),
@@ -509,15 +509,15 @@ def check_fits(contenders: Sequence[Contender], input_shape: Shape, num_classes:
     from nas.core.cost import totals
 
     shape = "x".join(map(str, input_shape))
-    flops = {}
+    macs = {}
     for c in contenders:
         try:
             graph = create_space(c.genome.space, **c.space_options).graph(
                 c.genome, input_shape, num_classes)
         except ShapeError as e:
             raise NasError(f"{c.label} does not fit {what} images ({shape}): {e}") from None
-        flops[c.label] = totals(graph).flops
-    return flops
+        macs[c.label] = totals(graph).macs
+    return macs
 
 
 def settings_budget(settings: Mapping[str, Any]) -> str:
@@ -584,8 +584,8 @@ def run_compare(run: RunDir, baselines: Sequence[tuple[str, Baseline]] | None = 
         raise NasError(f"the data of run {run.name!r} changed: the search had "
                        f"{'x'.join(map(str, recorded[0]))} images in {recorded[1]} classes, "
                        f"now {data.summary()}")
-    flops = check_fits(contenders, data.input_shape, data.num_classes, data.name)
-    budgets = {c.label: contender_budget(kind, value, flops[c.label], int(recipe["batch_size"]))
+    macs = check_fits(contenders, data.input_shape, data.num_classes, data.name)
+    budgets = {c.label: contender_budget(kind, value, macs[c.label], int(recipe["batch_size"]))
                for c in contenders}
 
     directory = run.path / COMPARE_DIR
@@ -684,7 +684,7 @@ def markdown_report(rows: Sequence[Row], settings: Mapping[str, Any],
         lines += ["Failed retrainings:", ""]
         lines += [f"- {label} {f}" for label, f in failures]
         lines.append("")
-    titles = {"params": "test accuracy vs parameters", "flops": "test accuracy vs multiply-adds",
+    titles = {"params": "test accuracy vs parameters", "macs": "test accuracy vs multiply-adds",
               "train_macs": "test accuracy vs training compute",
               "latency_ms": "test accuracy vs inference latency", "curves": "learning curves"}
     for key, path in plots.items():

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from nas.core.errors import NasError
 from nas.core.fmt import count, duration, percent
 from nas.core.genome import Genome
+from nas.core.metrics import current
 from nas.core.safe import check_dir
 from nas.core.space import Space, create_space
 from nas.core.statefile import read_json
@@ -197,7 +198,7 @@ def cost_section(records: Sequence[TrialRecord], top: Sequence[TrialRecord], out
     if not ok:
         section.text.append("No child has completed yet.")
         return section
-    for key, label in (("params", "parameters"), ("flops", "multiply-adds per image"),
+    for key, label in (("params", "parameters"), ("macs", "multiply-adds per image"),
                        ("latency_ms", "latency, batch 1 (ms)")):
         pairs = [(float(r.attrs[key]), float(r.accuracy or 0.0)) for r in ok
                  if isinstance(r.attrs.get(key), int | float) and r.attrs[key] > 0]
@@ -270,7 +271,7 @@ def best_section(run: RunDir, top: Sequence[TrialRecord], out: Path, step: Step)
         ["rank", "trial", "val accuracy %", "params", "MACs", "latency ms", "child s",
          "genome"],
         [[str(i + 1), str(r.number), percent(r.accuracy), count(r.attrs.get("params")),
-          count(r.attrs.get("flops")), percent(r.attrs.get("latency_ms")),
+          count(r.attrs.get("macs")), percent(r.attrs.get("latency_ms")),
           percent(r.attrs.get("seconds")), r.genome.id] for i, r in enumerate(top)],
         right={0, 1, 2, 3, 4, 5, 6}))
     curves = [Curve(f"trial {r.number}", [float(v) for v in r.attrs["result"]["val_top1"]])
@@ -299,7 +300,7 @@ def best_section(run: RunDir, top: Sequence[TrialRecord], out: Path, step: Step)
                 ["layer", "C in", "H/W in", "kernel", "stride", "C out", "H/W out", "params",
                  "MACs"],
                 [[x.layer, str(x.in_c), x.in_hw, x.kernel, "" if x.stride is None else
-                  str(x.stride), str(x.out_c), x.out_hw, count(x.params), count(x.flops)]
+                  str(x.stride), str(x.out_c), x.out_hw, count(x.params), count(x.macs)]
                  for x in rows], right={1, 4, 5, 7, 8})))
         section.subsections.append(sub)
     return section
@@ -319,7 +320,8 @@ def compare_section(run: RunDir, out: Path) -> Section | None:
         return None
     summary = read_json(directory / "summary.json")
     s = summary["settings"]
-    rows = [Row(**row) for row in summary["rows"]]  # rows of older nas: the new fields None
+    # rows of an older nas: the fields it did not have None, the keys it named otherwise renamed
+    rows = [Row(**current(row)) for row in summary["rows"]]
     section = Section("Retrained against baselines (nas compare)")
     section.text.append(f"Trained from scratch for {settings_budget(s)} on "
                         f"{s['data']['summary']}, seeds {', '.join(map(str, s['seeds']))}; "

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nas.core.errors import NasError
+from nas.core.metrics import metric_name
 from nas.core.objective import Objective
 from nas.evaluators.cluster import Resources
 from nas.evaluators.early_stop import PRUNERS
@@ -51,7 +52,7 @@ class SearchConfig:
     epochs: float = 2.0  # each child's training budget (2 on digits: 90-97 % for good cells)
     recipe: dict[str, Any] = field(default_factory=dict)  # Recipe fields to override
     seed: int = 0  # the controller's seed; the recipe's own seed stays the recipe's
-    cost: str | None = None  # flops, params or latency_ms: traded against accuracy
+    cost: str | None = None  # macs, params or latency_ms: traded against accuracy
     cost_target: float | None = None  # the cost at which the reward is plain accuracy
     early_stop: str | None = None  # stop weak children early: one of PRUNERS
     limit: int | None = None  # cap on training images (tests, smoke runs)
@@ -77,6 +78,10 @@ class SearchConfig:
              "evaluator_options", "dataset", "data_dir", "epochs", "recipe", "seed", "cost",
              "cost_target", "early_stop", "limit", "storage", "prefilter", "prefilter_cells",
              "prefilter_top", "prefilter_batch_size")
+
+    def __post_init__(self) -> None:
+        if self.cost is not None:  # runs saved when multiply-adds were called flops
+            self.cost = metric_name(self.cost)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

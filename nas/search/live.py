@@ -43,7 +43,7 @@ class Finished:
     where: dict[str, Any]
     message: str = ""
     params: float | None = None
-    flops: float | None = None
+    macs: float | None = None
     reward: float | None = None  # the run's objective value (= accuracy without a cost)
     measure: str = "accuracy"  # what the result is: the accuracy, or a proxy's score
 
@@ -143,7 +143,7 @@ def finished_line(progress: Progress, child: Finished) -> str:
     best = progress.best.shown if progress.best else "-"
     what = _outcome(child, 80)
     return (f"[{progress.done}{budget}] trial {child.trial} {child.status:<8} {what}  "
-            f"params {human(child.params)} MACs {human(child.flops)}  "
+            f"params {human(child.params)} MACs {human(child.macs)}  "
             f"{duration(child.seconds)} on {_place(child.where)}  best {best}")
 
 
@@ -227,7 +227,7 @@ def render(p: Progress) -> Group:
         ("best ", "dim"),
         ("-" if best is None else
          f"{best.shown}  trial {best.trial}  genome {best.genome_id}  "
-         f"params {human(best.params)}  MACs {human(best.flops)}", "bold green"))
+         f"params {human(best.params)}  MACs {human(best.macs)}", "bold green"))
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="dim")
     for col in ("trial", "genome", "node", "device", "pid", "for"):
         table.add_column(col, justify="right" if col in ("trial", "pid", "for") else "left")

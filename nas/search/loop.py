@@ -211,7 +211,7 @@ class Search:
             "time_budget": self.config.time_budget, "elapsed": round(self.elapsed, 1),
             "best": None if best is None else {
                 "accuracy": best.accuracy, "reward": best.reward, "trial": best.trial,
-                "genome_id": best.genome_id, "params": best.params, "flops": best.flops},
+                "genome_id": best.genome_id, "params": best.params, "macs": best.macs},
             "updated": time.strftime("%Y-%m-%d %H:%M:%S"),
         })
 
@@ -456,7 +456,7 @@ class Search:
                             accuracy=metrics.get("accuracy") if metrics else None,
                             reward=reward, seconds=evaluation.seconds, where=evaluation.where,
                             message=evaluation.message, params=evaluation.metrics.get("params"),
-                            flops=evaluation.metrics.get("flops"), measure=evaluation.measure)
+                            macs=evaluation.metrics.get("macs"), measure=evaluation.measure)
         self.to_finish.append((number, state, reward, attrs, evaluation.curve, finished))
         self.dirty = True
         self.progress.record(finished)
@@ -539,7 +539,7 @@ def _finished(record: TrialRecord) -> Finished:
     return Finished(trial=record.number, genome_id=record.genome.id, status=record.status,
                     accuracy=record.accuracy if record.state == "COMPLETE" else None,
                     reward=record.reward, seconds=float(a.get("seconds", 0.0)), where=a,
-                    message=record.message, params=a.get("params"), flops=a.get("flops"),
+                    message=record.message, params=a.get("params"), macs=a.get("macs"),
                     measure=str(a.get("measure", "accuracy")))
 
 

@@ -48,6 +48,7 @@ import pydantic
 from nas.core import statefile
 from nas.core.errors import NasError
 from nas.core.genome import Genome
+from nas.core.metrics import current
 from nas.core.safe import check_dir
 from nas.core.statefile import read_json, write_json
 
@@ -71,7 +72,7 @@ ARTIFACTS = "artifacts"
 
 #: Trial attrs that count things (parameters, multiply-adds, steps): recorded as integers,
 #: though the trainer's metrics carry them as floats (what controllers are told).
-COUNTS = ("params", "flops", "steps", "memory")
+COUNTS = ("params", "macs", "steps", "memory")
 
 #: ``status`` user attr of a trial whose child was cut off by a killed or stopped search; it
 #: is FAIL in Optuna's terms but is not a result: the genome is trained again on resume.
@@ -548,7 +549,10 @@ class RunStudy:
     def _record(self, t: FrozenTrial) -> TrialRecord:
         from optuna.trial import TrialState  # see the module docstring
 
-        attrs = dict(t.user_attrs)
+        attrs = current(t.user_attrs)  # a trial of an older nas: its keys renamed
+        for nested in ("metrics", "result"):
+            if isinstance(attrs.get(nested), dict):
+                attrs[nested] = current(attrs[nested])
         raw = attrs.get("genome")
         space = self.space.name if self.space is not None else "?"
         genome = (Genome.from_dict(raw) if isinstance(raw, dict)
@@ -669,7 +673,7 @@ def run_status(runs_dir: str | Path, name: str, top: int = 5) -> dict[str, Any]:
     def cost(r: TrialRecord) -> dict[str, Any]:
         a = r.attrs
         return {"trial": r.number, "accuracy": r.accuracy, "params": a.get("params"),
-                "flops": a.get("flops"), "latency_ms": a.get("latency_ms"),
+                "macs": a.get("macs"), "latency_ms": a.get("latency_ms"),
                 "seconds": a.get("seconds"), "reward": a.get("reward"),
                 "node": a.get("node"), "device": a.get("device"),
                 "measure": a.get("measure", "accuracy"),  # a proxy's name: not an accuracy

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from nas.core.errors import NasError
 from nas.core.genome import Genome
+from nas.core.metrics import current
 from nas.core.space import create_space, validate_genome
 from nas.core.statefile import write_atomic
 from nas.training.data import DataSplits
@@ -329,6 +330,9 @@ def upgrade(raw: Any, path: str | Path = "checkpoint") -> dict[str, Any]:
     if missing or ckpt["kind"] not in KINDS:
         what = f"no {', '.join(missing)}" if missing else f"kind {ckpt['kind']!r}"
         raise NasError(f"{path} is a damaged nas checkpoint ({what})")
+    for part in ("metrics", "result"):  # written by an older nas: its keys renamed
+        if isinstance(ckpt[part], dict):
+            ckpt[part] = current(ckpt[part])
     return ckpt
 
 

@@ -47,7 +47,7 @@ from nas.training.device import (
     synchronize,
     use_channels_last,
 )
-from nas.training.measure import count_flops, measure_latency
+from nas.training.measure import count_macs, measure_latency
 from nas.training.recipe import Budget, Recipe
 from nas.training.result import LATENCY_BATCH, Progress, Result, Status
 
@@ -153,7 +153,7 @@ def train(model: nn.Module, data: DataSplits, recipe: Recipe, budget: Budget, *,
           device: str | torch.device | None = None, evaluate_test: bool = False,
           on_epoch: Callable[[int, dict[str, float]], bool] | None = None,
           progress: Callable[[Progress], None] | None = None,
-          flops: int | None = None) -> Result:
+          macs: int | None = None) -> Result:
     """Train ``model`` on ``data`` with ``recipe`` until ``budget`` runs out; never raises for a
     bad child (see the module doc). Returns the measured :class:`Result`.
 
@@ -165,21 +165,21 @@ def train(model: nn.Module, data: DataSplits, recipe: Recipe, budget: Budget, *,
     ``train_loss``, ``epoch`` (fractional) and ``step``; returning True stops the child
     (status ``pruned``). The test split is evaluated only when ``evaluate_test`` is set.
     ``progress`` is called a few times a second with a :class:`Progress`.
-    ``flops``, the multiply-adds of one image, is taken as given when the caller knows it (a
+    ``macs``, the multiply-adds of one image, is taken as given when the caller knows it (a
     genome's cost model, as :func:`train_genome` passes) and otherwise counted by
-    :func:`count_flops` (one hooked forward, by the same per-layer rules).
+    :func:`count_macs` (one hooked forward, by the same per-layer rules).
     """
     dev = pick_device(device)
     if len(data.val) == 0:
         raise NasError(f"dataset {data.name!r} has no validation split (val_fraction = 0?): "
                        "rewards need one")
     result = Result(device=describe(dev), params=sum(p.numel() for p in model.parameters()),
-                    flops=0 if flops is None else flops)
+                    macs=0 if macs is None else macs)
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(recipe.seed)  # dropout and any other global-RNG use inside the model
         try:
             _fit(model, data, recipe, budget, dev, result, evaluate_test, on_epoch, progress,
-                 count=flops is None)
+                 count=macs is None)
         except _HookError as e:
             raise e.error from None
         except _Stop as stop:
@@ -209,7 +209,7 @@ def _fit(model: nn.Module, data: DataSplits, recipe: Recipe, budget: Budget,
          on_epoch: Callable[[int, dict[str, float]], bool] | None,
          progress: Callable[[Progress], None] | None, count: bool) -> None:
     """The loop; fills ``result`` as it goes so a failure keeps what was measured. With
-    ``count``, first counts the model's multiply-adds into ``result.flops``."""
+    ``count``, first counts the model's multiply-adds into ``result.macs``."""
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True  # autotune convolutions for these shapes ...
         torch.backends.cudnn.deterministic = True  # ... among deterministic algorithms only
@@ -218,7 +218,7 @@ def _fit(model: nn.Module, data: DataSplits, recipe: Recipe, budget: Budget,
     if use_channels_last(dev):
         model.to(memory_format=torch.channels_last)
     if count:
-        result.flops = count_flops(model, tuple(data.input_shape), dev)
+        result.macs = count_macs(model, tuple(data.input_shape), dev)
 
     train_x, train_y = data.train.x, data.train.y
     n = len(data.train)
@@ -360,7 +360,7 @@ def build_child(genome: Genome, input_shape: Sequence[int], num_classes: int, se
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = space.module(graph)
-    return model, totals(graph).flops
+    return model, totals(graph).macs
 
 
 def train_genome(genome: Genome, data: DataSplits, recipe: Recipe, budget: Budget, *,
@@ -372,7 +372,7 @@ def train_genome(genome: Genome, data: DataSplits, recipe: Recipe, budget: Budge
     """Build ``genome`` for the data's input shape and class count, then :func:`train` it.
 
     The genome is described once: its graph is compiled (:meth:`Space.module`) and costed, and
-    ``flops`` is the exact cost model's count (:mod:`nas.core.cost`), so :func:`train` counts
+    ``macs`` is the exact cost model's count (:mod:`nas.core.cost`), so :func:`train` counts
     nothing. Weights are initialised from ``recipe.seed``, so a genome, recipe and device give
     the same result every time. A genome that cannot be built (a
     :class:`~nas.core.errors.ShapeError` for this input size, an unknown space ...) gives status
@@ -383,13 +383,13 @@ def train_genome(genome: Genome, data: DataSplits, recipe: Recipe, budget: Budge
     dev = pick_device(device)
     try:
         genome = create_space(genome.space, **options).validate(genome)
-        model, flops = build_child(genome, data.input_shape, data.num_classes, recipe.seed,
+        model, macs = build_child(genome, data.input_shape, data.num_classes, recipe.seed,
                                    options)
     except Exception as e:  # NasError (most often) or a builder's bug: the child fails alone
         return Result(status="error", message=f"{type(e).__name__}: {e}"[:500],
                       device=describe(dev))
     result = train(model, data, recipe, budget, device=dev, evaluate_test=evaluate_test,
-                   on_epoch=on_epoch, progress=progress, flops=flops)
+                   on_epoch=on_epoch, progress=progress, macs=macs)
     if checkpoint is not None and result.status in ("ok", "pruned"):
         save_checkpoint(checkpoint, model, genome, recipe, result, data, space_options=options)
     return result

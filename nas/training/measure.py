@@ -41,7 +41,7 @@ def measure_latency(model: nn.Module, input_shape: tuple[int, ...], batch: int,
     return 1000.0 * statistics.median(times)
 
 
-def count_flops(model: nn.Module, input_shape: tuple[int, ...], device: torch.device) -> int:
+def count_macs(model: nn.Module, input_shape: tuple[int, ...], device: torch.device) -> int:
     """Multiply-accumulates of one image, counted with forward hooks on one batch-1 forward.
 
     Any module, torchvision's too, is counted as the layer kind of :mod:`nas.core.layers`

@@ -29,7 +29,7 @@ class Result:
     train_seconds: float = 0.0  # the training loop only
     images_per_second: float = 0.0  # training images per second of the loop
     params: int = 0
-    flops: int = 0  # multiply-accumulates per image (see train and train_genome)
+    macs: int = 0  # multiply-accumulates per image (see train and train_genome)
     latency_ms_b1: float = 0.0  # median inference latency, batch 1, on `device`; 0: not measured
     latency_ms_batch: float = 0.0  # median latency of one batch of `latency_batch` images
     device: str = ""
@@ -42,7 +42,7 @@ class Result:
             "accuracy": self.best_val_top1,
             "final_accuracy": self.final_val_top1,
             "top5": max(self.val_top5, default=0.0),
-            "flops": float(self.flops),
+            "macs": float(self.macs),
             "params": float(self.params),
             "latency_ms": self.latency_ms_b1,
             "latency_ms_batch": self.latency_ms_batch,

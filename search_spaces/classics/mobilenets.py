@@ -62,7 +62,7 @@ MOBILENET_V1 = register_baseline(Baseline(
     # The paper's table has no dropout; the reference implementations (TF-slim, Keras) keep a
     # token 0.001 before the classifier, and so do we.
     space_options={"dropout": 0.001},
-    torchvision=None, paper_params=4_200_000, paper_flops=569_000_000,
+    torchvision=None, paper_params=4_200_000, paper_macs=569_000_000,
     doc="MobileNet v1 (Howard et al. 2017, Table 1): 13 depthwise-separable blocks, "
         "4.2M params, 569M mult-adds",
 ))

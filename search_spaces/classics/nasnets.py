@@ -67,7 +67,7 @@ NASNET_A_MOBILE = register_baseline(Baseline(
     # The paper's mobile ImageNet network, 4 @ 1056: N=4, F=44, a 32-channel stem.
     space_options={"cells": 4, "width": 44, "reductions": 2, "stem_multiplier": 1,
                    "skeleton": "imagenet", "extra_concat": TF_CONCAT},
-    paper_params=5_300_000, paper_flops=564_000_000,
+    paper_params=5_300_000, paper_macs=564_000_000,
     doc="NASNet-A Mobile (Zoph et al. 2018) ImageNet, 4 @ 1056 (N=4, F=44): two stem "
         "reduction cells + 14 cells, 5.3M params, 564M mult-adds",
 ))

@@ -69,7 +69,7 @@ WIDE_RESNET50_2 = _resnet("wide_resnet50_2", "bottleneck", (3, 4, 6, 3),
                           torchvision="wide_resnet50_2")
 SE_RESNET50 = register_baseline(Baseline(
     "se_resnet50", RESNET50.genome.replace(se=True), space_options={"stride_in": "1x1"},
-    family="resnet", paper_params=28_100_000, paper_flops=3_870_000_000,
+    family="resnet", paper_params=28_100_000, paper_macs=3_870_000_000,
     doc="Hu et al. 2018, SE-ResNet-50: ResNet-50 (stride in the 1x1, as the paper's) with "
         "squeeze-and-excitation, reduction 16 (28.1M, 3.87 GFLOPs)"))
 

@@ -330,11 +330,11 @@ class SupernetEvaluator(BatchEvaluator):
         return out
 
     def _cost(self, genome: Genome) -> dict[str, float]:
-        """Exact ``params`` and ``flops`` of the genome's fixed network (cached)."""
+        """Exact ``params`` and ``macs`` of the genome's fixed network (cached)."""
         if genome not in self._costs:
             graph = self.context.space.graph(genome, self.input_shape, self.num_classes)
             t = totals(graph)
-            self._costs[genome] = {"params": float(t.params), "flops": float(t.flops)}
+            self._costs[genome] = {"params": float(t.params), "macs": float(t.macs)}
         return self._costs[genome]
 
     def _pointer(self) -> str | None:
