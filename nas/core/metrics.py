@@ -11,7 +11,7 @@ through :func:`metric_name`. Nothing writes an old name.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 #: Keys and names earlier versions of nas wrote -> what they are called now (``search_*``:
@@ -24,10 +24,14 @@ def metric_name(name: str) -> str:
     return RENAMED.get(name, name)
 
 
-def current(record: Mapping[str, Any]) -> dict[str, Any]:
+def current(record: Mapping[str, Any], nested: Sequence[str] = ()) -> dict[str, Any]:
     """``record`` (a metrics dict, a trial's attributes, a stored result or table row) with
     each key an earlier nas wrote under its current name, in place (the key order is kept).
-    A record that has both names keeps the current one's value. Only the top level is
-    renamed: the caller passes each nested record it reads (a trial's ``metrics``) itself."""
-    return {RENAMED.get(k, k): v for k, v in record.items()
-            if not (k in RENAMED and RENAMED[k] in record)}
+    A record that has both names keeps the current one's value. The top level is renamed,
+    and the records under the keys ``nested`` (a trial's ``metrics`` and ``result``) too."""
+    out = {RENAMED.get(k, k): v for k, v in record.items()
+           if not (k in RENAMED and RENAMED[k] in record)}
+    for key in nested:
+        if isinstance(out.get(key), Mapping):
+            out[key] = current(out[key])
+    return out

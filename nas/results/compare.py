@@ -330,7 +330,7 @@ def load_result(path: Path) -> dict[str, Any] | None:
         str(record["label"])
     except (KeyError, TypeError, ValueError, NasError):
         return None
-    return {**record, "result": current(record["result"])}  # an older nas's keys renamed
+    return current(record, nested=("result",))  # an older nas's keys renamed
 
 
 def result_record(job: Retraining, out: Mapping[str, Any], recipe: Mapping[str, Any],

@@ -549,10 +549,8 @@ class RunStudy:
     def _record(self, t: FrozenTrial) -> TrialRecord:
         from optuna.trial import TrialState  # see the module docstring
 
-        attrs = current(t.user_attrs)  # a trial of an older nas: its keys renamed
-        for nested in ("metrics", "result"):
-            if isinstance(attrs.get(nested), dict):
-                attrs[nested] = current(attrs[nested])
+        # a trial of an older nas: its keys renamed
+        attrs = current(t.user_attrs, nested=("metrics", "result"))
         raw = attrs.get("genome")
         space = self.space.name if self.space is not None else "?"
         genome = (Genome.from_dict(raw) if isinstance(raw, dict)

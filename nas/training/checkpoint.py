@@ -330,10 +330,7 @@ def upgrade(raw: Any, path: str | Path = "checkpoint") -> dict[str, Any]:
     if missing or ckpt["kind"] not in KINDS:
         what = f"no {', '.join(missing)}" if missing else f"kind {ckpt['kind']!r}"
         raise NasError(f"{path} is a damaged nas checkpoint ({what})")
-    for part in ("metrics", "result"):  # written by an older nas: its keys renamed
-        if isinstance(ckpt[part], dict):
-            ckpt[part] = current(ckpt[part])
-    return ckpt
+    return current(ckpt, nested=("metrics", "result"))  # an older nas's keys renamed
 
 
 def _old_export(raw: Mapping[str, Any]) -> bool:
