@@ -85,6 +85,11 @@ class Totals:
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
+    def metrics(self) -> dict[str, float]:
+        """``params`` and ``macs`` as an evaluator's metrics carry them (floats, the keys of
+        :meth:`nas.training.result.Result.metrics`)."""
+        return {"params": float(self.params), "macs": float(self.macs)}
+
     @property
     def flops(self) -> int:
         """Deprecated: the old name of :attr:`macs` (they are multiply-adds, not FLOPs)."""

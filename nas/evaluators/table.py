@@ -168,8 +168,8 @@ class Table:
     def costs(self, genome: Genome) -> dict[str, float]:
         """Exact ``params`` and ``macs`` (multiply-adds) of the genome's network."""
         if genome not in self._costs:
-            t = totals(self.space.graph(genome, self.input_shape, self.num_classes))
-            self._costs[genome] = {"params": float(t.params), "macs": float(t.macs)}
+            graph = self.space.graph(genome, self.input_shape, self.num_classes)
+            self._costs[genome] = totals(graph).metrics()
         return self._costs[genome]
 
     def best(self) -> tuple[Genome, float]:

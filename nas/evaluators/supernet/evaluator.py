@@ -333,8 +333,7 @@ class SupernetEvaluator(BatchEvaluator):
         """Exact ``params`` and ``macs`` of the genome's fixed network (cached)."""
         if genome not in self._costs:
             graph = self.context.space.graph(genome, self.input_shape, self.num_classes)
-            t = totals(graph)
-            self._costs[genome] = {"params": float(t.params), "macs": float(t.macs)}
+            self._costs[genome] = totals(graph).metrics()
         return self._costs[genome]
 
     def _pointer(self) -> str | None:
