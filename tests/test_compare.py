@@ -19,7 +19,7 @@ ray = pytest.importorskip("ray")
 
 from nas.cli import main  # noqa: E402
 from nas.core.cost import totals  # noqa: E402
-from nas.core.space import create_space, get_space, load_genome  # noqa: E402
+from nas.core.space import create_space, get_baseline, get_space, load_genome  # noqa: E402
 from nas.results.runs import (  # noqa: E402
     COMPARE_DIR,
     ranked_trials,
@@ -190,6 +190,30 @@ def test_budgets_give_equal_compute_or_equal_time(
     assert all(r["ok"] == 1 and r["train_seconds"] > 0 for r in out["rows"])
     seconds = [json.loads(p.read_text()) for p in (directory / "results").glob("*.json")]
     assert sum(r["budget"] == {"seconds": 1.0} for r in seconds) == 2
+
+
+def test_baselines_of_the_runs_space_are_built_at_the_size_asked(
+        run: RunDir, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--baseline-option: a published cell of the run's space (NASNet-A here) is built with
+    the options on top of its own (the found cells' size); a baseline of another space is left
+    as it is; options that fit no baseline are one line."""
+    tiny = _tiny_resnet(tmp_path / "tiny_resnet.json")
+    assert main(["compare", str(run.path), "--baselines", f"nasnet_a,{tiny}", "--top", "1",
+                 "--seeds", "1", "--epochs", "1", "--baseline-option", "cells=1",
+                 "--baseline-option", "width=8", "--json"]) == 0
+    rows = {r["label"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    nasnet_a = get_baseline("nasnet_a")
+    small = {**nasnet_a.space_options, "cells": 1, "width": 8}
+    assert rows["nasnet_a"]["ok"] == 1, rows["nasnet_a"]["failures"]
+    assert rows["nasnet_a"]["params"] == totals(create_space("nasnet", **small).graph(
+        nasnet_a.genome, (1, 8, 8), 10)).params
+    assert rows["tiny_resnet"]["params"] == totals(create_space("resnet").graph(
+        load_genome(tiny), (1, 8, 8), 10)).params
+
+    assert main(["compare", str(run.path), "--baselines", str(tiny),
+                 "--baseline-option", "width=8"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no baseline of the run's space (nasnet)" in err and "\n" not in err, err
 
 
 @pytest.mark.parametrize("argv, message", [

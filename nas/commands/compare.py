@@ -4,6 +4,7 @@
     nas compare runs/my-run --top 5 --space-option cells=6 --space-option width=32 --gpus 8
     nas compare my-run --budget macs=2e13 --seeds 2   # the same training compute for all
     nas compare my-run other-run --top 1              # the best of two searches of the same data
+    nas compare darts-run --baselines darts_v2 --baseline-option channels=16   # at its size
 
 Writes ``<run>/compare/`` (the table as Markdown and JSON, the plots, one JSON file and one
 checkpoint per finished retraining) and prints the table. Run it again after an interruption,
@@ -25,6 +26,7 @@ from nas.commands._common import (
     parse_options,
     print_json,
 )
+from nas.core.errors import NasError
 from nas.results.runs import open_run
 
 if TYPE_CHECKING:
@@ -59,6 +61,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--space-option", action="append", metavar="KEY=VALUE",
                    help="a space option for the found architectures on top of the run's, "
                         "e.g. cells=6 for a bigger final network (repeatable)")
+    p.add_argument("--baseline-option", action="append", metavar="KEY=VALUE",
+                   help="a space option for the baselines of the run's own space, e.g. "
+                        "channels=16 and cells=8 to build DARTS V2 at the size of a reduced "
+                        "darts search (repeatable; other baselines are left as they are)")
     p.add_argument("--gpus", type=float, help="GPUs to use; default every GPU Ray sees")
     p.add_argument("--address", help="an existing Ray cluster: auto or HOST:PORT")
     p.add_argument("--runs-dir", default="runs", help="where runs live; default ./runs")
@@ -81,6 +87,11 @@ def run(args: argparse.Namespace) -> int:
         # a registered name or a genome file (labelled by its file name); unknown: one line
         baselines = [(b.name, b) for b in (load_genome_or_baseline(n)[1] for n in names)]
     run_dir = open_run(args.run, args.runs_dir)
+    if args.baseline_option:
+        from nas.search.store import run_config  # optuna: loaded only here
+
+        baselines = sized_baselines(baselines, run_config(run_dir).space,
+                                    parse_options(args.baseline_option))
     others = [open_run(o, args.runs_dir) for o in args.others]
     with _Bar(enabled=not args.json) as bar:
         result = run_compare(run_dir, baselines, config, on_plan=bar.plan, on_done=bar.done,
@@ -93,6 +104,21 @@ def run(args: argparse.Namespace) -> int:
     else:
         show(result)
     return 1 if result.lost else 0
+
+
+def sized_baselines(baselines: list[tuple[str, Any]] | None, space: str,
+                    options: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The baselines with ``options`` on top of their own space options where they are of
+    the run's ``space`` (the published cells of a cell space, built at the found cells' size);
+    a NasError when none is."""
+    import dataclasses
+
+    chosen = baselines or []
+    if not any(b.genome.space == space for _, b in chosen):
+        raise NasError(f"--baseline-option: no baseline of the run's space ({space}); name one "
+                       f"with --baselines (`nas baselines` lists them)")
+    return [(label, dataclasses.replace(b, space_options={**b.space_options, **options})
+             if b.genome.space == space else b) for label, b in chosen]
 
 
 class _Bar:
