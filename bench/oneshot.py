@@ -4,6 +4,8 @@
     python bench/oneshot.py --seeds 2 --jobs 2
     python bench/oneshot.py --report         # only print the tables of what has finished
     python bench/oneshot.py --quick          # a toy run on digits (seconds)
+    python bench/oneshot.py --methods spos,scratch --epochs spos=60 --scratch-minutes 15 \
+        --limit 20000 --out ~/.cache/nas/oneshot-large   # one method at a larger budget
 
 1. Derived cells. Each method (spos, enas, darts, gdas) runs one whole search per seed through
    the project's search loop (:func:`nas.search.loop.search_in_memory` with the ``supernet``
@@ -21,6 +23,11 @@
      end the distinct paths of the second half of the search (the trained policy's samples)
      are scored again on the final supernet with batch-norm recalibration
      (:class:`~nas.evaluators.supernet.scoring.Scorer`), the best is the derived cell.
+
+   ``scratch`` is the equal-compute row: no supernet, a whole search whose children are
+   trained from scratch (the ``train`` evaluator, random controller, one Ray worker of one
+   thread) on the same network size and data, for ``--scratch-minutes`` of wall time (no child
+   starts after it); its derived cell is the child of best validation accuracy.
 
    Beside them: random search given the same number of table queries (1: the derived cell
    alone; ``--top``: the best by the table of the method's ``--top`` ranked cells; and 10),
@@ -70,6 +77,7 @@ from nas.training.data import cache_dir
 ROOT = Path(__file__).resolve().parents[1]
 CIFAR_DIR = ROOT.parent / "shared" / "data" / "cifar10"
 METHODS = ("spos", "enas", "darts", "gdas")
+SCRATCH = "scratch"  # the equal-compute row: children trained from scratch, no supernet
 SETTINGS = "settings.json"
 RANKING = "ranking.json"
 RANDOM = "random.json"
@@ -89,6 +97,7 @@ FULL: dict[str, dict[str, Any]] = {
              "options": {"enas_batch": 5, "enas_steps": 30}},
     "darts": {"controller": "random", "trials": 5, "options": {"epochs": 3, "candidates": 4}},
     "gdas": {"controller": "random", "trials": 5, "options": {"epochs": 8, "candidates": 4}},
+    SCRATCH: {"controller": "random", "epochs": 4},  # minutes: --scratch-minutes
 }
 QUICK: dict[str, dict[str, Any]] = {
     "spos": {"controller": "random", "trials": 4, "options": {"epochs": 1}},
@@ -96,10 +105,37 @@ QUICK: dict[str, dict[str, Any]] = {
              "options": {"enas_batch": 2, "enas_steps": 2}},
     "darts": {"controller": "random", "trials": 3, "options": {"epochs": 1, "candidates": 2}},
     "gdas": {"controller": "random", "trials": 3, "options": {"epochs": 1, "candidates": 2}},
+    SCRATCH: {"controller": "random", "epochs": 1, "minutes": 0.1},
 }
 
 
 # --- settings and files ------------------------------------------------------------------------
+
+
+def plans(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The methods to run (``--methods``) with their budgets (``--epochs``,
+    ``--scratch-minutes``)."""
+    table = QUICK if args.quick else FULL
+    names = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in names if m not in table]
+    if unknown or not names:
+        sys.exit(f"--methods: unknown {', '.join(unknown) or '(none given)'}; "
+                 f"known: {', '.join(table)}")
+    chosen = {m: json.loads(json.dumps(table[m])) for m in table if m in names}
+    for item in args.epochs:
+        method, _, value = item.partition("=")
+        if method not in chosen or not value.isdigit() or int(value) < 1:
+            sys.exit(f"--epochs {item}: give METHOD=N for a method of --methods, N >= 1")
+        plan = chosen[method]
+        if method == "enas":  # the rl controller's paths (each trains enas_steps / enas_batch)
+            plan["trials"] = int(value)
+        elif method == SCRATCH:
+            plan["epochs"] = int(value)
+        else:
+            plan["options"]["epochs"] = int(value)
+    if SCRATCH in chosen and not args.quick:
+        chosen[SCRATCH]["minutes"] = args.scratch_minutes
+    return chosen
 
 
 def make_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -112,7 +148,7 @@ def make_settings(args: argparse.Namespace) -> dict[str, Any]:
         "limit": 300 if quick else args.limit,
         "space_options": {"channels": 4 if quick else args.channels,
                           "cells_per_stage": args.cells_per_stage},
-        "methods": QUICK if quick else FULL,
+        "methods": plans(args),
         "score": {**SCORE, "score_batch_size": 64} if quick else SCORE,
         "seeds": 1 if quick else args.seeds,
         "cells": 6 if quick else args.cells,
@@ -146,13 +182,18 @@ def jobs_left(settings: dict[str, Any], out: Path) -> list[tuple[str, int]]:
     ranking (it scores the cells on the supernet it trained)."""
     left = []
     for seed in range(settings["seeds"]):
-        for method in METHODS:
+        for method in settings.get("methods", METHODS):
             done = run_file(out, method, seed).is_file()
-            if method == "spos" and seed == 0 and settings["cells"]:
+            if ranks(settings, method, seed):
                 done = done and (out / RANKING).is_file()
             if not done:
                 left.append((method, seed))
     return left
+
+
+def ranks(settings: dict[str, Any], method: str, seed: int) -> bool:
+    """Whether this run also owes the ranking (spos seed 0 scores the cells on its supernet)."""
+    return method == "spos" and seed == 0 and bool(settings["cells"])
 
 
 # --- one run -----------------------------------------------------------------------------------
@@ -170,7 +211,7 @@ def search_config(settings: dict[str, Any], method: str, seed: int) -> SearchCon
         trials=plan["trials"], seed=seed)
 
 
-def ranked_cells(method: str, records: list[Any], judge: SupernetEvaluator,
+def ranked_cells(method: str, records: list[Any], judge: SupernetEvaluator | None,
                  top: int) -> list[tuple[Genome, float]]:
     """The method's cells in its own order, best first, each with its supernet score (see
     the module docstring), at least ``top`` of them where the run has that many."""
@@ -179,7 +220,7 @@ def ranked_cells(method: str, records: list[Any], judge: SupernetEvaluator,
         derived.sort(key=lambda r: r.attrs["result"]["rank"])
         return [(r.genome, float(r.accuracy)) for r in derived]
     if method == "enas":  # the trained policy's samples, scored again on the final supernet
-        assert judge.scorer is not None
+        assert judge is not None and judge.scorer is not None
         late = list(dict.fromkeys(r.genome for r in records[len(records) // 2:]))
         scored = [(g, judge.scorer.score(g)[0]) for g in late]
         return sorted(scored, key=lambda gs: -gs[1])
@@ -195,6 +236,28 @@ def run_one(settings: dict[str, Any], out: Path, method: str, seed: int) -> dict
     ranking's) and returns it."""
     torch.set_num_threads(settings["threads"])
     table = Table(shipped_table("nasbench201"))
+    if method == SCRATCH:
+        row = run_scratch(settings, seed)
+    else:
+        row, judge = run_oneshot(settings, method, seed)
+        if ranks(settings, method, seed):
+            write_json(out / RANKING, ranking(settings, judge, table))
+    cells = row.pop("cells")
+    top: list[dict[str, Any]] = [
+        {"arch": arch_str(table, g), "score": score, "table": table.accuracy(g),
+         "ops": dict(sorted(_ops(g).items()))} for g, score in cells[:settings["top"]]]
+    net = create_supernet(create_space("nasbench201", **settings["space_options"]), seed=0)
+    row.update(method=method, seed=seed, derived=top[0], top=top,
+               best_of_top=max(float(c["table"]) for c in top),
+               collapse=collapse(op_histogram(net, cells[0][0]), parameter_free_ops(net)))
+    write_json(run_file(out, method, seed), row)
+    return row
+
+
+def run_oneshot(settings: dict[str, Any], method: str,
+                seed: int) -> tuple[dict[str, Any], SupernetEvaluator]:
+    """A one-shot search (the ``supernet`` evaluator, in this process): its ranked cells and
+    costs, and the evaluator (its trained supernet scores the ranking)."""
     config = search_config(settings, method, seed)
     space = create_space(config.space, **config.space_options)
     judge = create_evaluator("supernet", make_context(config, space,
@@ -202,27 +265,50 @@ def run_one(settings: dict[str, Any], out: Path, method: str, seed: int) -> dict
                              **config.evaluator_options)
     assert isinstance(judge, SupernetEvaluator)
     wall, cpu = time.perf_counter(), time.process_time()
-    result = search_in_memory(config, evaluator=judge)
-    records = result.study.records()
+    records = search_in_memory(config, evaluator=judge).study.records()
     cells = ranked_cells(method, records, judge, settings["top"])
     cpu_s, wall_s = time.process_time() - cpu, time.perf_counter() - wall
     assert judge.trainer is not None
-    top: list[dict[str, Any]] = [
-        {"arch": arch_str(table, g), "supernet": score, "table": table.accuracy(g),
-         "ops": dict(sorted(_ops(g).items()))} for g, score in cells[:settings["top"]]]
-    net = judge.trainer.net
-    why = collapse(op_histogram(net, cells[0][0]), parameter_free_ops(net))
-    row = {"method": method, "seed": seed, "trials": len(records),
-           "distinct": len({r.genome for r in records}), "derived": top[0],
-           "top": top, "best_of_top": max(float(c["table"]) for c in top),
-           "collapse": why, "epochs": judge.trainer.epoch,
-           "steps": judge.trainer.step, "cpu_seconds": cpu_s, "wall_seconds": wall_s,
-           "options": config.evaluator_options, "controller": config.controller,
-           "controller_options": config.controller_options}
-    if method == "spos" and seed == 0 and settings["cells"]:
-        write_json(out / RANKING, ranking(settings, judge, table))
-    write_json(run_file(out, method, seed), row)
-    return row
+    return {"trials": len(records), "distinct": len({r.genome for r in records}),
+            "cells": cells, "epochs": judge.trainer.epoch, "steps": judge.trainer.step,
+            "cpu_seconds": cpu_s, "wall_seconds": wall_s,
+            "options": config.evaluator_options, "controller": config.controller,
+            "controller_options": config.controller_options}, judge
+
+
+def run_scratch(settings: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The equal-compute row: a search whose children are trained from scratch (the
+    ``train`` evaluator) on one Ray worker of one thread, for the plan's minutes of wall time;
+    its CPU time is that of this process and every process Ray ran for it (the worker, Ray's
+    own daemons). Cells are ranked by validation accuracy."""
+    import ray  # only this row needs Ray
+
+    from nas.evaluators.cluster import _bind  # Ray on localhost only
+
+    plan = settings["methods"][SCRATCH]
+    config = SearchConfig(
+        space="nasbench201", space_options=dict(settings["space_options"]),
+        controller=plan["controller"], evaluator="train", dataset=settings["dataset"],
+        data_dir=settings["data_dir"], limit=settings["limit"], trials=None,
+        time_budget=plan["minutes"] * 60, epochs=plan["epochs"], seed=seed,
+        recipe={"batch_size": settings["score"]["batch_size"]})
+    wall, cpu = time.perf_counter(), tree_cpu_seconds()
+    with _bind(localhost=True):  # one worker: Ray gets one CPU
+        ray.init(num_cpus=settings["threads"], include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+    try:
+        records = search_in_memory(config).study.records()
+        cpu_s = tree_cpu_seconds() - cpu  # Ray's processes included, before they go
+    finally:
+        ray.shutdown()
+    wall_s = time.perf_counter() - wall
+    finished = [r for r in records if r.accuracy is not None]
+    return {"trials": len(records), "distinct": len({r.genome for r in records}),
+            "cells": ranked_cells(SCRATCH, finished, None, settings["top"]),
+            "epochs": plan["epochs"], "steps": None, "cpu_seconds": cpu_s,
+            "wall_seconds": wall_s, "options": {"epochs": plan["epochs"],
+                                                "minutes": plan["minutes"]},
+            "controller": config.controller, "controller_options": {}}
 
 
 def _ops(genome: Genome) -> dict[str, int]:
@@ -230,6 +316,34 @@ def _ops(genome: Genome) -> dict[str, int]:
     for _, value in genome.values:
         counts[str(value)] = counts.get(str(value), 0) + 1
     return counts
+
+
+def tree_cpu_seconds(pid: int | None = None) -> float:
+    """CPU seconds (user + system) of a process and all its descendants, with the children
+    each has reaped (Linux ``/proc``; elsewhere this process's own)."""
+    root = os.getpid() if pid is None else pid
+    if not Path("/proc/self/stat").is_file():
+        return time.process_time()
+    stats: dict[int, tuple[int, float]] = {}  # pid: (parent, CPU seconds)
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        # after the name: state, ppid, ..., utime stime cutime cstime are fields 14-17
+        stats[int(entry.name)] = (int(fields[1]), sum(map(int, fields[11:15])) / tick)
+    children: dict[int, list[int]] = {}
+    for child, (parent, _) in stats.items():
+        children.setdefault(parent, []).append(child)
+    total, todo = 0.0, [root]
+    while todo:
+        pid_ = todo.pop()
+        total += stats.get(pid_, (0, 0.0))[1]
+        todo += children.get(pid_, [])
+    return total
 
 
 def ranking(settings: dict[str, Any], judge: SupernetEvaluator,
@@ -290,8 +404,9 @@ def _spread(values: list[float]) -> str:
 
 def report(settings: dict[str, Any], out: Path) -> str:
     """The markdown tables of every finished run."""
+    methods = list(settings.get("methods", METHODS))
     rows = {m: [r for s in range(settings["seeds"])
-                if (r := read_json(run_file(out, m, s))) is not None] for m in METHODS}
+                if (r := read_json(run_file(out, m, s))) is not None] for m in methods}
     rnd = random_search(settings, out)
     top = settings["top"]
     space = create_space("nasbench201", **settings["space_options"])
@@ -300,20 +415,22 @@ def report(settings: dict[str, Any], out: Path) -> str:
              f"over seeds; supernet {settings['space_options']}, {settings['dataset']} "
              f"--limit {settings['limit']}.", "",
              f"| method | seeds | derived cell (1 query) | best of its top {top} ({top} "
-             f"queries) | supernet score of derived | CPU-min per run | budget |",
+             f"queries) | search's score of derived (val %) | CPU-min per run | budget |",
              "|---|---|---|---|---|---|---|"]
-    for m in METHODS:
+    for m in methods:
         rs = rows[m]
         if not rs:
             lines.append(f"| {m} | 0 | - | - | - | - | - |")
             continue
         cpu = [r["cpu_seconds"] / 60 for r in rs]
-        budget = (f"{rs[0]['epochs']} epochs" if m != "enas" else
-                  f"{rs[0]['trials']} paths, {rs[0]['steps']} steps")
+        budget = {"enas": f"{rs[0]['trials']} paths, {rs[0]['steps']} steps",
+                  SCRATCH: f"{np.mean([r['trials'] for r in rs]):.0f} children x "
+                           f"{rs[0]['epochs']} epochs from scratch"}.get(
+            m, f"{rs[0]['epochs']} epochs")
         collapsed = sum(bool(collapse(r["derived"]["ops"], free)) for r in rs)
         lines.append(f"| {m} | {len(rs)} | {_spread([r['derived']['table'] for r in rs])} | "
                      f"{_spread([r['best_of_top'] for r in rs])} | "
-                     f"{_spread([r['derived']['supernet'] for r in rs])} | "
+                     f"{_spread([r['derived']['score'] for r in rs])} | "
                      f"{np.mean(cpu):.2f} | {budget}"
                      + (f", {collapsed} degenerate" if collapsed else "") + " |")
     best = rnd["best"]
@@ -322,12 +439,12 @@ def report(settings: dict[str, Any], out: Path) -> str:
                  f"{best[str(top)]['mean']:.2f} ± {best[str(top)]['std']:.2f} | - | 0 | "
                  f"10 queries: {best['10']['mean']:.2f} ± {best['10']['std']:.2f} |")
     lines += ["", f"Table optimum {rnd['optimum']:.2f}.", "",
-              "| method | seed | derived cell | table | supernet | CPU-min | wall-min | "
+              "| method | seed | derived cell | table | score | CPU-min | wall-min | "
               "degenerate |", "|---|---|---|---|---|---|---|---|"]
-    for m in METHODS:
+    for m in methods:
         for r in rows[m]:
             lines.append(f"| {m} | {r['seed']} | {_arch(r['derived']['arch'])} | "
-                         f"{r['derived']['table']:.2f} | {r['derived']['supernet']:.1f} | "
+                         f"{r['derived']['table']:.2f} | {r['derived']['score']:.1f} | "
                          f"{r['cpu_seconds'] / 60:.2f} | {r['wall_seconds'] / 60:.2f} | "
                          f"{collapse(r['derived']['ops'], free) or '-'} |")
     rank = read_json(out / RANKING)
@@ -404,6 +521,13 @@ def run_all(settings: dict[str, Any], out: Path, jobs: int) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--seeds", type=int, default=3, help="seeds per method (default 3)")
+    p.add_argument("--methods", default=",".join([*METHODS, SCRATCH]),
+                   help=f"the runs, of {', '.join([*METHODS, SCRATCH])} (default: all)")
+    p.add_argument("--epochs", action="append", default=[], metavar="METHOD=N",
+                   help="a method's budget: supernet epochs (spos, darts, gdas), paths (enas), "
+                        "each child's epochs (scratch)")
+    p.add_argument("--scratch-minutes", type=float, default=2.0,
+                   help="scratch: the search's wall-time budget on one thread (2.0)")
     p.add_argument("--limit", type=int, default=5000,
                    help="CIFAR-10 training images, 10%% of them validation (5000)")
     p.add_argument("--channels", type=int, default=8, help="supernet channels (8; table: 16)")
