@@ -14,6 +14,7 @@ or to add seeds: finished retrainings are read back, not trained again.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -111,8 +112,6 @@ def sized_baselines(baselines: list[tuple[str, Any]] | None, space: str,
     """The baselines with ``options`` on top of their own space options where they are of
     the run's ``space`` (the published cells of a cell space, built at the found cells' size);
     a NasError when none is."""
-    import dataclasses
-
     chosen = baselines or []
     if not any(b.genome.space == space for _, b in chosen):
         raise NasError(f"--baseline-option: no baseline of the run's space ({space}); name one "
