@@ -26,8 +26,9 @@
 
    ``scratch`` is the equal-compute row: no supernet, a whole search whose children are
    trained from scratch (the ``train`` evaluator, random controller, one Ray worker of one
-   thread) on the same network size and data, for ``--scratch-minutes`` of wall time (no child
-   starts after it); its derived cell is the child of best validation accuracy.
+   thread) on the same network size and data, for ``--scratch-minutes`` of CPU time (of the
+   whole process tree, Ray's included; no child starts after it); its derived cell is the
+   child of best validation accuracy.
 
    Beside them: random search given the same number of table queries (1: the derived cell
    alone; ``--top``: the best by the table of the method's ``--top`` ranked cells; and 10),
@@ -536,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="a method's budget: supernet epochs (spos, darts, gdas), paths (enas), "
                         "each child's epochs (scratch)")
     p.add_argument("--scratch-minutes", type=float, default=2.0,
-                   help="scratch: the search's wall-time budget on one thread (2.0)")
+                   help="scratch: the search's CPU-time budget, one thread (2.0)")
     p.add_argument("--limit", type=int, default=5000,
                    help="CIFAR-10 training images, 10%% of them validation (5000)")
     p.add_argument("--channels", type=int, default=8, help="supernet channels (8; table: 16)")
