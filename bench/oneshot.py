@@ -244,13 +244,13 @@ def run_one(settings: dict[str, Any], out: Path, method: str, seed: int) -> dict
         if ranks(settings, method, seed):
             write_json(out / RANKING, ranking(settings, judge, table))
     cells = row.pop("cells")
+    net = create_supernet(create_space("nasbench201", **settings["space_options"]), seed=0)
     top: list[dict[str, Any]] = [
         {"arch": arch_str(table, g), "score": score, "table": table.accuracy(g),
-         "ops": dict(sorted(_ops(g).items()))} for g, score in cells[:settings["top"]]]
-    net = create_supernet(create_space("nasbench201", **settings["space_options"]), seed=0)
+         "ops": op_histogram(net, g)} for g, score in cells[:settings["top"]]]
     row.update(method=method, seed=seed, derived=top[0], top=top,
                best_of_top=max(float(c["table"]) for c in top),
-               collapse=collapse(op_histogram(net, cells[0][0]), parameter_free_ops(net)))
+               collapse=collapse(top[0]["ops"], parameter_free_ops(net)))
     write_json(run_file(out, method, seed), row)
     return row
 
@@ -319,13 +319,6 @@ def run_scratch(settings: dict[str, Any], seed: int) -> dict[str, Any]:
             "wall_seconds": wall_s, "options": {"epochs": plan["epochs"],
                                                 "minutes": plan["minutes"]},
             "controller": config.controller, "controller_options": {}}
-
-
-def _ops(genome: Genome) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for _, value in genome.values:
-        counts[str(value)] = counts.get(str(value), 0) + 1
-    return counts
 
 
 def tree_cpu_seconds(pid: int | None = None) -> float:
@@ -419,8 +412,6 @@ def report(settings: dict[str, Any], out: Path) -> str:
                 if (r := read_json(run_file(out, m, s))) is not None] for m in methods}
     rnd = random_search(settings, out)
     top = settings["top"]
-    space = create_space("nasbench201", **settings["space_options"])
-    free = parameter_free_ops(create_supernet(space, seed=0))  # what a collapsed cell uses
     lines = [f"Derived cells: NAS-Bench-201 CIFAR-10 test accuracy (%, 200 epochs), mean ± std "
              f"over seeds; supernet {settings['space_options']}, {settings['dataset']} "
              f"--limit {settings['limit']}.", "",
@@ -437,7 +428,7 @@ def report(settings: dict[str, Any], out: Path) -> str:
                   SCRATCH: f"{np.mean([r['trials'] for r in rs]):.0f} children x "
                            f"{rs[0]['epochs']} epochs from scratch"}.get(
             m, f"{rs[0]['epochs']} epochs")
-        collapsed = sum(bool(collapse(r["derived"]["ops"], free)) for r in rs)
+        collapsed = sum(bool(r["collapse"]) for r in rs)  # as the run judged its cell
         lines.append(f"| {m} | {len(rs)} | {_spread([r['derived']['table'] for r in rs])} | "
                      f"{_spread([r['best_of_top'] for r in rs])} | "
                      f"{_spread([r['derived']['score'] for r in rs])} | "
@@ -456,7 +447,7 @@ def report(settings: dict[str, Any], out: Path) -> str:
             lines.append(f"| {m} | {r['seed']} | {_arch(r['derived']['arch'])} | "
                          f"{r['derived']['table']:.2f} | {r['derived']['score']:.1f} | "
                          f"{r['cpu_seconds'] / 60:.2f} | {r['wall_seconds'] / 60:.2f} | "
-                         f"{collapse(r['derived']['ops'], free) or '-'} |")
+                         f"{r['collapse'] or '-'} |")
     rank = read_json(out / RANKING)
     if rank:
         recal, val = rank["images"]
