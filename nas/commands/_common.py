@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -67,10 +66,7 @@ def load_genome_or_baseline(ref: str, options: dict[str, Any] | None = None) -> 
 
     if ref in BASELINES:
         baseline = BASELINES.get(ref)
-        if options:
-            baseline = dataclasses.replace(
-                baseline, space_options={**baseline.space_options, **options})
-        return ref, baseline
+        return ref, baseline.with_options(options) if options else baseline
     path = Path(ref)
     if path.suffix == ".json" or path.exists():
         genome = load_genome(path)

@@ -14,7 +14,6 @@ or to add seeds: finished retrainings are read back, not trained again.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -116,8 +115,8 @@ def sized_baselines(baselines: list[tuple[str, Any]] | None, space: str,
     if not any(b.genome.space == space for _, b in chosen):
         raise NasError(f"--baseline-option: no baseline of the run's space ({space}); name one "
                        f"with --baselines (`nas baselines` lists them)")
-    return [(label, dataclasses.replace(b, space_options={**b.space_options, **options})
-             if b.genome.space == space else b) for label, b in chosen]
+    return [(label, b.with_options(options) if b.genome.space == space else b)
+            for label, b in chosen]
 
 
 class _Bar:

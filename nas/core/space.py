@@ -17,7 +17,7 @@ import math
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -82,6 +82,10 @@ class Baseline:
 
     def space(self) -> Space:
         return create_space(self.genome.space, **self.space_options)
+
+    def with_options(self, options: Mapping[str, Any]) -> Baseline:
+        """The same genome with ``options`` on top of its space options (another size)."""
+        return replace(self, space_options={**self.space_options, **options})
 
     def graph(self, input_shape: Sequence[int] | None = None,
               num_classes: int | None = None) -> NetGraph:
